@@ -1,1 +1,5 @@
-fn main(){}
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    loopguard::cli::run(loopguard::cli::Cli::parse())
+}
