@@ -1,0 +1,835 @@
+//! The transfer-chain engine: judges each transfer of a live call against the
+//! call's history and the routing rules, and keeps the history.
+//!
+//! Pure: no IO, no async, no clock. Time comes in as [`Timestamp`] arguments (the
+//! event's own time, or the shell's time of receipt). The shell serialises access
+//! (one `Engine` behind a mutex) and persists what the engine decided.
+//!
+//! Invariants:
+//! - a call's hops are kept in event-time order; a late event is judged against the
+//!   hops that happened before it, not the ones that arrived before it;
+//! - a blocked transfer is recorded but does not move the call;
+//! - an `event_id` is answered once: a redelivery gets the stored answer and changes
+//!   nothing, the same id with a different body is a conflict.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::rules::model::Route;
+use super::rules::{Action, PolicyMode, RuntimeCode, Rules, TransferMode};
+
+/// Longest accepted id or department name from a platform, in characters.
+pub const MAX_EXTERNAL_ID_LENGTH: usize = 200;
+
+macro_rules! external_id {
+    ($(#[$doc:meta])* $name:ident, $field:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// 1 to 200 characters, no control characters.
+            pub fn parse(value: &str) -> Result<Self, InputError> {
+                validate_external(value, $field).map(|()| Self(value.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str(&self.0)
+            }
+        }
+    };
+}
+
+external_id!(
+    /// The platform's redelivery key for one event.
+    EventId,
+    "event_id"
+);
+external_id!(
+    /// The chain key that stays the same across a call's legs (Amazon Connect's
+    /// InitialContactId, Twilio's TaskSid, Asterisk's Linkedid).
+    CallId,
+    "call_id"
+);
+
+/// A request field that is present but not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InputError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn validate_external(value: &str, field: &'static str) -> Result<(), InputError> {
+    let error = |message: String| Err(InputError { field, message });
+    if value.trim().is_empty() {
+        return error("must not be empty".to_owned());
+    }
+    let length = value.chars().count();
+    if length > MAX_EXTERNAL_ID_LENGTH {
+        return error(format!(
+            "is {length} characters long; the limit is {MAX_EXTERNAL_ID_LENGTH}"
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return error("must not contain control characters".to_owned());
+    }
+    Ok(())
+}
+
+/// A department as the platform named it: it may be unknown to the rules.
+pub fn parse_department_name(value: &str, field: &'static str) -> Result<String, InputError> {
+    validate_external(value, field).map(|()| value.to_owned())
+}
+
+/// One transfer as the platform reported it, already validated field by field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRequest {
+    pub event_id: EventId,
+    pub call_id: CallId,
+    pub from: String,
+    pub to: String,
+    /// `None` when the platform does not say (then no cold-transfer check).
+    pub mode: Option<TransferMode>,
+    pub intent: Option<String>,
+    pub callback_number: Option<String>,
+    pub agent_id: Option<String>,
+    /// `None`: the shell's time of receipt is used, and redeliveries still match.
+    pub occurred_at: Option<Timestamp>,
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallOutcome {
+    Resolved,
+    Abandoned,
+    Disconnected,
+}
+
+impl CallOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Resolved => "resolved",
+            CallOutcome::Abandoned => "abandoned",
+            CallOutcome::Disconnected => "disconnected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndRequest {
+    pub event_id: EventId,
+    pub call_id: CallId,
+    pub outcome: CallOutcome,
+    pub occurred_at: Option<Timestamp>,
+}
+
+/// The answer for one transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Allow,
+    Warn,
+    Block,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Warn => "warn",
+            Verdict::Block => "block",
+        }
+    }
+
+    fn from_action(action: Action) -> Self {
+        match action {
+            Action::Allow => Verdict::Allow,
+            Action::Warn => Verdict::Warn,
+            Action::Block => Verdict::Block,
+        }
+    }
+}
+
+/// One runtime finding about a transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub code: RuntimeCode,
+    /// "error" when the policy blocks on it, "warning" when it warns, "info" otherwise.
+    pub severity: &'static str,
+    /// What `[policy.actions]` says this finding does (in enforce mode).
+    pub action: Action,
+    pub message: String,
+}
+
+/// What the agent should do instead of the transfer that was flagged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suggestion {
+    /// The department the call should go to.
+    pub department: String,
+    /// Allowed transfer path from the current department, starting with it.
+    pub path: Vec<String>,
+    pub message: String,
+}
+
+/// A department the call was in, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainStep {
+    pub department: String,
+    pub since: Timestamp,
+}
+
+/// The answer to one transfer event, exactly as it is stored for redelivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransferAnswer {
+    pub event_id: EventId,
+    pub call_id: CallId,
+    pub verdict: Verdict,
+    /// In observe mode: what enforce mode would have answered. Absent in enforce mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enforce_verdict: Option<Verdict>,
+    pub policy_mode: PolicyMode,
+    pub findings: Vec<Finding>,
+    /// 1-based position of this transfer in the call's history (blocked ones included).
+    pub hop: u32,
+    /// Transfers the call has actually taken after this answer.
+    pub transfers_taken: u32,
+    /// The departments the call went through, in order, after this answer.
+    pub chain: Vec<ChainStep>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<Suggestion>,
+    pub occurred_at: Timestamp,
+}
+
+/// A transfer as recorded in a call's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hop {
+    pub event_id: EventId,
+    pub from: String,
+    pub to: String,
+    pub intent: Option<String>,
+    pub mode: Option<TransferMode>,
+    pub agent_id: Option<String>,
+    pub callback_number: Option<String>,
+    pub occurred_at: Timestamp,
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+    /// Whether the call moved (every verdict but block).
+    pub moved: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallEnd {
+    pub event_id: EventId,
+    pub outcome: CallOutcome,
+    pub occurred_at: Timestamp,
+}
+
+/// Everything we know about one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallRecord {
+    pub call_id: CallId,
+    /// In event-time order.
+    pub hops: Vec<Hop>,
+    pub ended: Option<CallEnd>,
+    /// Event time of the newest hop with a loop finding.
+    pub last_loop_at: Option<Timestamp>,
+}
+
+impl CallRecord {
+    /// The departments the call went through (moved hops only), in order.
+    pub fn chain(&self) -> Vec<ChainStep> {
+        chain_of(self.hops.iter())
+    }
+
+    /// Codes of loop findings (ping-pong, circular-handoff, max-hops-exceeded) seen in the call.
+    pub fn loop_codes(&self) -> Vec<RuntimeCode> {
+        let mut codes: Vec<RuntimeCode> = self
+            .hops
+            .iter()
+            .flat_map(|hop| hop.findings.iter().map(|finding| finding.code))
+            .filter(|code| is_loop_code(*code))
+            .collect();
+        codes.sort();
+        codes.dedup();
+        codes
+    }
+}
+
+fn is_loop_code(code: RuntimeCode) -> bool {
+    matches!(
+        code,
+        RuntimeCode::PingPong | RuntimeCode::CircularHandoff | RuntimeCode::MaxHopsExceeded
+    )
+}
+
+fn chain_of<'a>(hops: impl Iterator<Item = &'a Hop>) -> Vec<ChainStep> {
+    let mut chain: Vec<ChainStep> = Vec::new();
+    for hop in hops.filter(|hop| hop.moved) {
+        if chain.last().is_none_or(|last| last.department != hop.from) {
+            chain.push(ChainStep {
+                department: hop.from.clone(),
+                since: hop.occurred_at,
+            });
+        }
+        chain.push(ChainStep {
+            department: hop.to.clone(),
+            since: hop.occurred_at,
+        });
+    }
+    chain
+}
+
+/// Why an event was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "event_id `{event_id}` was already received with a different body; a redelivery must repeat the original event exactly, a new event needs a new event_id"
+    )]
+    Conflict { event_id: EventId },
+    #[error(
+        "call `{call_id}` ended at {ended_at}, before this transfer ({occurred_at}); transfers after the end of a call are refused"
+    )]
+    CallEnded {
+        call_id: CallId,
+        ended_at: Timestamp,
+        occurred_at: Timestamp,
+    },
+    #[error("no transfer was recorded for call `{call_id}`; send its transfers before its end")]
+    UnknownCall { call_id: CallId },
+}
+
+/// What the engine did with an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome<T> {
+    pub answer: T,
+    /// True when this was a redelivery answered from the stored answer.
+    pub replayed: bool,
+}
+
+/// The answer to a call-end event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndAnswer {
+    pub event_id: EventId,
+    pub call_id: CallId,
+    pub outcome: CallOutcome,
+    pub occurred_at: Timestamp,
+    pub transfers_taken: u32,
+    pub chain: Vec<ChainStep>,
+}
+
+#[derive(Debug, Clone)]
+enum StoredAnswer {
+    Transfer(TransferRequest, Box<TransferAnswer>),
+    End(EndRequest, EndAnswer),
+}
+
+/// All live state: calls and the answers already given.
+#[derive(Debug, Default, Clone)]
+pub struct Engine {
+    calls: HashMap<CallId, CallRecord>,
+    answers: HashMap<EventId, StoredAnswer>,
+    /// (last loop time, call) for listing looping calls newest first.
+    loops_index: BTreeSet<(Timestamp, CallId)>,
+    open_calls: usize,
+}
+
+/// The verdict and findings for a transfer, before it is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub enforce_verdict: Verdict,
+    pub findings: Vec<Finding>,
+    pub suggestion: Option<Suggestion>,
+}
+
+impl Engine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Judges and records a transfer. `received_at` is used when the event has no time.
+    pub fn transfer(
+        &mut self,
+        rules: &Rules,
+        request: TransferRequest,
+        received_at: Timestamp,
+    ) -> Result<Outcome<TransferAnswer>, EngineError> {
+        if let Some(stored) = self.answers.get(&request.event_id) {
+            return match stored {
+                StoredAnswer::Transfer(original, answer) if *original == request => Ok(Outcome {
+                    answer: (**answer).clone(),
+                    replayed: true,
+                }),
+                _ => Err(EngineError::Conflict {
+                    event_id: request.event_id,
+                }),
+            };
+        }
+        let occurred_at = request.occurred_at.unwrap_or(received_at);
+        let empty = Vec::new();
+        let record = self.calls.get(&request.call_id);
+        if let Some(ended) = record.and_then(|record| record.ended.as_ref())
+            && ended.occurred_at < occurred_at
+        {
+            return Err(EngineError::CallEnded {
+                call_id: request.call_id,
+                ended_at: ended.occurred_at,
+                occurred_at,
+            });
+        }
+        let hops = record.map(|record| &record.hops).unwrap_or(&empty);
+        let judgement = judge(rules, hops, &request, occurred_at);
+        let moved = judgement.verdict != Verdict::Block;
+        let has_loop = judgement
+            .findings
+            .iter()
+            .any(|finding| is_loop_code(finding.code));
+
+        if !self.calls.contains_key(&request.call_id) {
+            self.open_calls += 1;
+        }
+        let record = self
+            .calls
+            .entry(request.call_id.clone())
+            .or_insert_with(|| CallRecord {
+                call_id: request.call_id.clone(),
+                hops: Vec::new(),
+                ended: None,
+                last_loop_at: None,
+            });
+        let position = record
+            .hops
+            .partition_point(|hop| hop.occurred_at <= occurred_at);
+        record.hops.insert(
+            position,
+            Hop {
+                event_id: request.event_id.clone(),
+                from: request.from.clone(),
+                to: request.to.clone(),
+                intent: request.intent.clone(),
+                mode: request.mode,
+                agent_id: request.agent_id.clone(),
+                callback_number: request.callback_number.clone(),
+                occurred_at,
+                verdict: judgement.verdict,
+                findings: judgement.findings.clone(),
+                moved,
+            },
+        );
+        if has_loop && record.last_loop_at.is_none_or(|last| last < occurred_at) {
+            if let Some(previous) = record.last_loop_at {
+                self.loops_index
+                    .remove(&(previous, request.call_id.clone()));
+            }
+            record.last_loop_at = Some(occurred_at);
+            self.loops_index
+                .insert((occurred_at, request.call_id.clone()));
+        }
+        let answer = TransferAnswer {
+            event_id: request.event_id.clone(),
+            call_id: request.call_id.clone(),
+            verdict: judgement.verdict,
+            enforce_verdict: (rules.policy.mode == PolicyMode::Observe)
+                .then_some(judgement.enforce_verdict),
+            policy_mode: rules.policy.mode,
+            findings: judgement.findings,
+            hop: position as u32 + 1,
+            transfers_taken: record.hops.iter().filter(|hop| hop.moved).count() as u32,
+            chain: record.chain(),
+            suggestion: judgement.suggestion,
+            occurred_at,
+        };
+        self.answers.insert(
+            request.event_id.clone(),
+            StoredAnswer::Transfer(request, Box::new(answer.clone())),
+        );
+        Ok(Outcome {
+            answer,
+            replayed: false,
+        })
+    }
+
+    /// Judges a transfer without recording it.
+    pub fn evaluate(&self, rules: &Rules, request: &TransferRequest, at: Timestamp) -> Judgement {
+        let empty = Vec::new();
+        let hops = self
+            .calls
+            .get(&request.call_id)
+            .map(|record| &record.hops)
+            .unwrap_or(&empty);
+        judge(rules, hops, request, request.occurred_at.unwrap_or(at))
+    }
+
+    /// Closes a call's chain.
+    pub fn end_call(
+        &mut self,
+        request: EndRequest,
+        received_at: Timestamp,
+    ) -> Result<Outcome<EndAnswer>, EngineError> {
+        if let Some(stored) = self.answers.get(&request.event_id) {
+            return match stored {
+                StoredAnswer::End(original, answer) if *original == request => Ok(Outcome {
+                    answer: answer.clone(),
+                    replayed: true,
+                }),
+                _ => Err(EngineError::Conflict {
+                    event_id: request.event_id,
+                }),
+            };
+        }
+        let Some(record) = self.calls.get_mut(&request.call_id) else {
+            return Err(EngineError::UnknownCall {
+                call_id: request.call_id,
+            });
+        };
+        let occurred_at = request.occurred_at.unwrap_or(received_at);
+        if record.ended.is_none() {
+            self.open_calls -= 1;
+        }
+        // A second, different end event replaces the first: the newest word wins.
+        record.ended = Some(CallEnd {
+            event_id: request.event_id.clone(),
+            outcome: request.outcome,
+            occurred_at,
+        });
+        let answer = EndAnswer {
+            event_id: request.event_id.clone(),
+            call_id: request.call_id.clone(),
+            outcome: request.outcome,
+            occurred_at,
+            transfers_taken: record.hops.iter().filter(|hop| hop.moved).count() as u32,
+            chain: record.chain(),
+        };
+        self.answers.insert(
+            request.event_id.clone(),
+            StoredAnswer::End(request, answer.clone()),
+        );
+        Ok(Outcome {
+            answer,
+            replayed: false,
+        })
+    }
+
+    pub fn call(&self, call_id: &str) -> Option<&CallRecord> {
+        self.calls.get(call_id)
+    }
+
+    /// Calls with loop findings, newest loop first, optionally only since a time.
+    pub fn loops(&self, since: Option<Timestamp>, limit: usize) -> Vec<&CallRecord> {
+        self.loops_index
+            .iter()
+            .rev()
+            .take_while(|(at, _)| since.is_none_or(|since| *at >= since))
+            .filter_map(|(_, call_id)| self.calls.get(call_id))
+            .take(limit)
+            .collect()
+    }
+
+    /// Calls that have not ended.
+    pub fn active_calls(&self) -> usize {
+        self.open_calls
+    }
+
+    /// All calls, in no particular order.
+    pub fn calls(&self) -> impl Iterator<Item = &CallRecord> {
+        self.calls.values()
+    }
+}
+
+impl std::borrow::Borrow<str> for CallId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Judges one transfer against the call's hops that happened before it.
+fn judge(
+    rules: &Rules,
+    hops: &[Hop],
+    request: &TransferRequest,
+    occurred_at: Timestamp,
+) -> Judgement {
+    let policy = &rules.policy;
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut push = |code: RuntimeCode, message: String| {
+        let action = policy.actions.get(code);
+        findings.push(Finding {
+            code,
+            severity: match action {
+                Action::Block => "error",
+                Action::Warn => "warning",
+                Action::Allow => "info",
+            },
+            action,
+            message,
+        });
+    };
+
+    // Where the call has been before this event, in event time.
+    let earlier = &hops[..hops.partition_point(|hop| hop.occurred_at <= occurred_at)];
+    let mut path: Vec<(&str, Timestamp)> = Vec::with_capacity(earlier.len() + 2);
+    let mut taken: u32 = 0;
+    for hop in earlier.iter().filter(|hop| hop.moved) {
+        if path.last().is_none_or(|(department, _)| *department != hop.from) {
+            path.push((hop.from.as_str(), hop.occurred_at));
+        }
+        path.push((hop.to.as_str(), hop.occurred_at));
+        taken += 1;
+    }
+    if path.last().is_none_or(|(department, _)| *department != request.from) {
+        path.push((request.from.as_str(), occurred_at));
+    }
+
+    // A return to a department the call left within the bounce window.
+    let window = jiff::SignedDuration::from_millis(policy.bounce_window_ms);
+    let last = path.len() - 1;
+    if let Some(position) = path[..last]
+        .iter()
+        .rposition(|(department, _)| *department == request.to)
+    {
+        let left_at = path[position + 1].1;
+        let since_left = occurred_at.duration_since(left_at);
+        if since_left <= window {
+            let minutes = since_left.as_secs() / 60;
+            if position + 1 == last {
+                push(
+                    RuntimeCode::PingPong,
+                    format!(
+                        "ping-pong: the call came from `{}` to `{}` {} ago and would go straight back",
+                        request.to,
+                        request.from,
+                        describe_minutes(minutes)
+                    ),
+                );
+            } else {
+                let cycle: Vec<&str> = path[position..]
+                    .iter()
+                    .map(|(department, _)| *department)
+                    .chain(std::iter::once(request.to.as_str()))
+                    .collect();
+                push(
+                    RuntimeCode::CircularHandoff,
+                    format!(
+                        "circular handoff: {} — the call would return to `{}`, which it left {} ago",
+                        cycle.join(" → "),
+                        request.to,
+                        describe_minutes(minutes)
+                    ),
+                );
+            }
+        }
+    }
+
+    if taken + 1 > policy.max_hops {
+        push(
+            RuntimeCode::MaxHopsExceeded,
+            format!(
+                "this would be transfer {} of the call; the limit is max_hops = {}",
+                taken + 1,
+                policy.max_hops
+            ),
+        );
+    }
+
+    let from_index = rules.department(&request.from);
+    let to_index = rules.department(&request.to);
+    for (name, index) in [(&request.from, from_index), (&request.to, to_index)] {
+        if index.is_none() {
+            push(
+                RuntimeCode::UnknownDepartment,
+                format!("department `{name}` is not in the routing rules; the transfer was judged without its routes"),
+            );
+        }
+    }
+    let intent = request.intent.as_deref();
+    if let (Some(from), Some(to)) = (from_index, to_index) {
+        match rules.transfer_between(from, to) {
+            None => push(
+                RuntimeCode::TransferNotAllowed,
+                format!(
+                    "the routing rules have no transfer from `{}` to `{}`",
+                    request.from, request.to
+                ),
+            ),
+            Some(transfer) => {
+                if let Some(intent) = intent
+                    && !transfer.allows(intent)
+                {
+                    push(
+                        RuntimeCode::TransferNotAllowed,
+                        format!(
+                            "the transfer from `{}` to `{}` is not allowed for `{intent}`",
+                            request.from, request.to
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(intent) = intent
+            && let Some(message) = wrong_department(rules, from, to, intent)
+        {
+            push(RuntimeCode::WrongDepartment, message);
+        }
+    }
+
+    if request.mode == Some(TransferMode::Cold) && policy.require_warm_transfer {
+        push(
+            RuntimeCode::ColdTransfer,
+            "cold (blind) transfer: policy requires a warm transfer, where the agent introduces the caller".to_owned(),
+        );
+    }
+    match request.callback_number.as_deref() {
+        None | Some("") if policy.require_callback_number => push(
+            RuntimeCode::MissingCallbackNumber,
+            "no callback number: policy requires one so the caller can be called back if the transfer drops".to_owned(),
+        ),
+        Some(number) if !number.is_empty() && !is_e164(number) => push(
+            RuntimeCode::InvalidCallbackNumber,
+            format!("callback number `{number}` is not E.164 (a `+`, country code and number, up to 15 digits, e.g. +14155550123)"),
+        ),
+        _ => {}
+    }
+
+    let enforce_verdict = findings
+        .iter()
+        .map(|finding| Verdict::from_action(finding.action))
+        .max()
+        .unwrap_or(Verdict::Allow);
+    let verdict = match policy.mode {
+        PolicyMode::Observe => enforce_verdict.min(Verdict::Warn),
+        PolicyMode::Enforce => enforce_verdict,
+    };
+    let needs_suggestion = findings.iter().any(|finding| {
+        is_loop_code(finding.code) || finding.code == RuntimeCode::WrongDepartment
+    });
+    let suggestion = needs_suggestion
+        .then(|| suggest(rules, from_index, request))
+        .flatten();
+    Judgement {
+        verdict,
+        enforce_verdict,
+        findings,
+        suggestion,
+    }
+}
+
+fn describe_minutes(minutes: i64) -> String {
+    match minutes {
+        0 => "less than a minute".to_owned(),
+        1 => "1 minute".to_owned(),
+        _ => format!("{minutes} minutes"),
+    }
+}
+
+/// The target neither handles the intent nor brings the call closer to its owner.
+fn wrong_department(rules: &Rules, from: usize, to: usize, intent: &str) -> Option<String> {
+    let owners = rules.owners(intent);
+    if owners.is_empty() || owners.contains(&to) {
+        return None;
+    }
+    let from_route = rules.route(from, intent);
+    let to_route = rules.route(to, intent);
+    let closer = match (&from_route, &to_route) {
+        (Route::Found(from_path), Route::Found(to_path)) => to_path.len() < from_path.len(),
+        (_, Route::Found(_)) => true,
+        _ => false,
+    };
+    if closer {
+        return None;
+    }
+    let owner_names: Vec<&str> = owners
+        .iter()
+        .map(|&owner| rules.departments[owner].id.as_str())
+        .collect();
+    let route = match from_route {
+        Route::Found(path) => format!(
+            "; the allowed path is {}",
+            path.iter()
+                .map(|&step| rules.departments[step].id.as_str())
+                .collect::<Vec<_>>()
+                .join(" → ")
+        ),
+        _ => String::new(),
+    };
+    Some(format!(
+        "`{}` does not handle `{intent}` and is no closer to `{}`, which does{route}",
+        rules.departments[to].id,
+        owner_names.join("`, `"),
+    ))
+}
+
+/// Where the call should go instead: the intent's owner, else the escalation desk.
+fn suggest(rules: &Rules, from: Option<usize>, request: &TransferRequest) -> Option<Suggestion> {
+    let names = |path: &[usize]| -> Vec<String> {
+        path.iter()
+            .map(|&step| rules.departments[step].id.as_str().to_owned())
+            .collect()
+    };
+    if let (Some(from), Some(intent)) = (from, request.intent.as_deref())
+        && let Route::Found(path) = rules.route(from, intent)
+    {
+        let owner = names(&path[path.len() - 1..]).remove(0);
+        let message = if path.len() == 1 {
+            format!("keep the call: `{owner}` handles `{intent}` itself")
+        } else {
+            format!(
+                "transfer to `{owner}`, which handles `{intent}` ({} transfer{})",
+                path.len() - 1,
+                if path.len() == 2 { "" } else { "s" }
+            )
+        };
+        return Some(Suggestion {
+            department: owner,
+            path: names(&path),
+            message,
+        });
+    }
+    let escalation = rules.policy.escalation.as_ref()?;
+    let mut path = vec![request.from.clone()];
+    if request.from != escalation.as_str() {
+        path.push(escalation.as_str().to_owned());
+    }
+    Some(Suggestion {
+        department: escalation.as_str().to_owned(),
+        path,
+        message: format!(
+            "escalate to `{escalation}` instead of passing the caller on"
+        ),
+    })
+}
+
+/// E.164: `+`, a non-zero first digit, 2 to 15 digits in all.
+pub fn is_e164(number: &str) -> bool {
+    let Some(digits) = number.strip_prefix('+') else {
+        return false;
+    };
+    (2..=15).contains(&digits.len())
+        && digits.bytes().all(|byte| byte.is_ascii_digit())
+        && !digits.starts_with('0')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e164_numbers_need_a_plus_and_at_most_fifteen_digits() {
+        assert!(is_e164("+14155550123"));
+        assert!(!is_e164("4155550123"));
+        assert!(!is_e164("+0123"));
+        assert!(!is_e164("+1234567890123456"));
+        assert!(!is_e164("+1 415 555"));
+    }
+}
