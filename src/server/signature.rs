@@ -334,6 +334,8 @@ fn candidate_matches_any_tag(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     /// The secret, message and signature from the `standardwebhooks` crate's own `test_sign`.
@@ -427,6 +429,31 @@ mod tests {
             KNOWN_VECTOR_TIMESTAMP + 10,
         );
         assert_eq!(result, Ok(()));
+    }
+
+    #[test]
+    fn signature_from_the_reference_signer_passes() {
+        let verifier = WebhookVerifier::new(secret(1));
+        let reference = standardwebhooks::Webhook::new(&secret_of(1, 32)).expect("valid secret");
+        for (webhook_id, body) in [
+            (WEBHOOK_ID, BODY),
+            ("msg_1", b"".as_slice()),
+            (
+                "evt.with.dots",
+                "{\"note\":\"caf\u{e9} \u{1F4DE}\"}".as_bytes(),
+            ),
+        ] {
+            let signature = reference
+                .sign(webhook_id, NOW, body)
+                .expect("reference signer accepts UTF-8 bodies");
+            assert_eq!(signature, sign(&secret(1), webhook_id, NOW, body));
+            let headers = SignatureHeaders {
+                webhook_id: Some(webhook_id),
+                webhook_timestamp: Some(&NOW.to_string()),
+                webhook_signature: Some(&signature),
+            };
+            assert_eq!(verifier.verify(&headers, body, NOW), Ok(()), "{webhook_id}");
+        }
     }
 
     #[test]
@@ -788,6 +815,37 @@ mod tests {
             assert!(debug.contains("<redacted>"), "{debug}");
             assert!(!debug.contains("171, 171"), "{debug}");
             assert!(!debug.contains(&text[6..16]), "{debug}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_signature_headers_never_verify_and_never_panic(
+            signature_header in prop_oneof![
+                any::<String>(),
+                "v1,[A-Za-z0-9+/=]{0,64}",
+                prop::collection::vec(any::<u8>(), 0..64)
+                    .prop_map(|bytes| format!("v1,{}", STANDARD.encode(bytes))),
+                "(v[0-9],[A-Za-z0-9+/=]{0,48} ?){0,6}",
+            ]
+        ) {
+            prop_assert!(verify_signature_header(&signature_header).is_err());
+        }
+
+        #[test]
+        fn random_headers_never_panic(
+            webhook_id in prop::option::of(any::<String>()),
+            timestamp in prop::option::of("[0-9+-]{0,22}|.{0,8}"),
+            signature_header in prop::option::of(any::<String>()),
+            now in any::<i64>(),
+        ) {
+            let headers = SignatureHeaders {
+                webhook_id: webhook_id.as_deref(),
+                webhook_timestamp: timestamp.as_deref(),
+                webhook_signature: signature_header.as_deref(),
+            };
+            let result = WebhookVerifier::new(secret(1)).verify(&headers, BODY, now);
+            prop_assert!(result.is_err());
         }
     }
 }
