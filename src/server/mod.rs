@@ -1,5 +1,7 @@
 //! Shell: the HTTP service (`loopguard serve`).
 
+pub mod signature;
+
 /// Options of `loopguard serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {}
