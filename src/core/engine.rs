@@ -109,7 +109,7 @@ pub struct TransferRequest {
 }
 
 /// How a call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CallOutcome {
     Resolved,
@@ -136,7 +136,7 @@ pub struct EndRequest {
 }
 
 /// The answer for one transfer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Allow,
@@ -163,8 +163,9 @@ impl Verdict {
 }
 
 /// One runtime finding about a transfer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Finding {
+    #[schema(value_type = String, example = "ping-pong")]
     pub code: RuntimeCode,
     /// "error" when the policy blocks on it, "warning" when it warns, "info" otherwise.
     pub severity: &'static str,
@@ -174,7 +175,7 @@ pub struct Finding {
 }
 
 /// What the agent should do instead of the transfer that was flagged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Suggestion {
     /// The department the call should go to.
     pub department: String,
@@ -184,16 +185,19 @@ pub struct Suggestion {
 }
 
 /// A department the call was in, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ChainStep {
     pub department: String,
+    #[schema(value_type = String, format = DateTime)]
     pub since: Timestamp,
 }
 
 /// The answer to one transfer event, exactly as it is stored for redelivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TransferAnswer {
+    #[schema(value_type = String)]
     pub event_id: EventId,
+    #[schema(value_type = String)]
     pub call_id: CallId,
     pub verdict: Verdict,
     /// In observe mode: what enforce mode would have answered. Absent in enforce mode.
@@ -209,12 +213,14 @@ pub struct TransferAnswer {
     pub chain: Vec<ChainStep>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<Suggestion>,
+    #[schema(value_type = String, format = DateTime)]
     pub occurred_at: Timestamp,
 }
 
 /// A transfer as recorded in a call's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Hop {
+    #[schema(value_type = String)]
     pub event_id: EventId,
     pub from: String,
     pub to: String,
@@ -222,6 +228,7 @@ pub struct Hop {
     pub mode: Option<TransferMode>,
     pub agent_id: Option<String>,
     pub callback_number: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     pub occurred_at: Timestamp,
     pub verdict: Verdict,
     pub findings: Vec<Finding>,
@@ -229,21 +236,25 @@ pub struct Hop {
     pub moved: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CallEnd {
+    #[schema(value_type = String)]
     pub event_id: EventId,
     pub outcome: CallOutcome,
+    #[schema(value_type = String, format = DateTime)]
     pub occurred_at: Timestamp,
 }
 
 /// Everything we know about one call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CallRecord {
+    #[schema(value_type = String)]
     pub call_id: CallId,
     /// In event-time order.
     pub hops: Vec<Hop>,
     pub ended: Option<CallEnd>,
     /// Event time of the newest hop with a loop finding.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_loop_at: Option<Timestamp>,
 }
 
@@ -319,11 +330,14 @@ pub struct Outcome<T> {
 }
 
 /// The answer to a call-end event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct EndAnswer {
+    #[schema(value_type = String)]
     pub event_id: EventId,
+    #[schema(value_type = String)]
     pub call_id: CallId,
     pub outcome: CallOutcome,
+    #[schema(value_type = String, format = DateTime)]
     pub occurred_at: Timestamp,
     pub transfers_taken: u32,
     pub chain: Vec<ChainStep>,
@@ -753,6 +767,14 @@ fn wrong_department(rules: &Rules, from: usize, to: usize, intent: &str) -> Opti
         .iter()
         .map(|&owner| rules.departments[owner].id.as_str())
         .collect();
+    if let Route::Found(path) = &from_route
+        && path.len() == 1
+    {
+        return Some(format!(
+            "`{}` does not handle `{intent}`; `{}`, where the call is now, handles it: keep the call",
+            rules.departments[to].id, rules.departments[from].id,
+        ));
+    }
     let route = match from_route {
         Route::Found(path) => format!(
             "; the allowed path is {}",

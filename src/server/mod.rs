@@ -1,12 +1,333 @@
 //! Shell: the HTTP service (`loopguard serve`).
+//!
+//! [`app`] builds the router from an [`AppState`] without binding anything;
+//! [`serve`] runs it on a bound listener until a shutdown future resolves. Tests bind
+//! port 0; `run_from_cli` binds the configured address, loads the rules, and wires
+//! signals and rules reloading.
 
+pub mod api;
+pub mod metrics;
+pub mod openapi;
+pub mod reload;
 pub mod signature;
+pub mod store;
 
-/// Options of `loopguard serve`.
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::extract::MatchedPath;
+use axum::http::Request;
+use axum::routing::{get, post};
+use jiff::Timestamp;
+use serde::Serialize;
+use tower_http::trace::TraceLayer;
+use utoipa::ToSchema;
+
+use crate::core::rules::Rules;
+use metrics::Metrics;
+use signature::{WebhookSecret, WebhookVerifier};
+use store::{CallStore, MemoryStore};
+
+/// Default limit of a webhook body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The state every handler shares.
+pub struct AppState {
+    /// The rules in force; swapped whole on a successful reload.
+    pub rules: ArcSwap<Rules>,
+    rules_status: Mutex<RulesStatus>,
+    pub store: Arc<dyn CallStore>,
+    pub metrics: Metrics,
+    /// `None`: signatures are not checked (loopback only, or `--insecure`).
+    pub verifier: Option<WebhookVerifier>,
+    /// The time of receipt; a function so tests can fix it.
+    pub clock: fn() -> Timestamp,
+    pub max_body_bytes: usize,
+}
+
+/// What `/readyz` says about the rules.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RulesStatus {
+    /// Where the rules are read from.
+    pub source: String,
+    /// When the rules in force were loaded.
+    #[schema(value_type = String, format = DateTime)]
+    pub loaded_at: Timestamp,
+    pub last_reload_ok: bool,
+    /// The refused reload's errors (concise form), when the last reload failed.
+    pub last_reload_errors: Vec<String>,
+}
+
+impl AppState {
+    pub fn new(rules: Rules, source: impl Into<String>, store: Arc<dyn CallStore>) -> Self {
+        let metrics = Metrics::new();
+        metrics.rules_last_reload_success.set(1);
+        Self {
+            rules: ArcSwap::from_pointee(rules),
+            rules_status: Mutex::new(RulesStatus {
+                source: source.into(),
+                loaded_at: Timestamp::now(),
+                last_reload_ok: true,
+                last_reload_errors: Vec::new(),
+            }),
+            store,
+            metrics,
+            verifier: None,
+            clock: Timestamp::now,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    pub fn with_verifier(mut self, verifier: Option<WebhookVerifier>) -> Self {
+        self.verifier = verifier;
+        self
+    }
+
+    pub fn rules_status(&self) -> RulesStatus {
+        self.rules_status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts new rules in force.
+    pub fn install_rules(&self, rules: Rules) {
+        self.rules.store(Arc::new(rules));
+        self.metrics.rules_last_reload_success.set(1);
+        self.metrics
+            .rules_reloads
+            .with_label_values(&["success"])
+            .inc();
+        let mut status = self
+            .rules_status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        status.loaded_at = (self.clock)();
+        status.last_reload_ok = true;
+        status.last_reload_errors.clear();
+    }
+
+    /// Records a refused reload; the rules in force stay.
+    pub fn refuse_rules(&self, errors: Vec<String>) {
+        self.metrics.rules_last_reload_success.set(0);
+        self.metrics
+            .rules_reloads
+            .with_label_values(&["refused"])
+            .inc();
+        let mut status = self
+            .rules_status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        status.last_reload_ok = false;
+        status.last_reload_errors = errors;
+    }
+}
+
+/// The router, with every route and the request-tracing layer.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/transfers", post(api::post_transfer))
+        .route("/v1/calls/{call_id}/end", post(api::post_call_end))
+        .route("/v1/calls/{call_id}", get(api::get_call))
+        .route("/v1/loops", get(api::get_loops))
+        .route("/metrics", get(api::metrics))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/openapi.json", get(api::openapi_json))
+        .fallback(api::not_found)
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let route = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map(MatchedPath::as_str)
+                        .unwrap_or("unmatched");
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        route,
+                        call_id = tracing::field::Empty,
+                        event_id = tracing::field::Empty,
+                    )
+                })
+                .on_request(())
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new()
+                        .level(tracing::Level::DEBUG)
+                        .latency_unit(tower_http::LatencyUnit::Micros),
+                ),
+        )
+        .with_state(state)
+}
+
+/// Serves the app on a bound listener until `shutdown` resolves, then drains
+/// in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Options of `loopguard serve`. Every flag has a `LOOPGUARD_*` variable.
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Address to listen on. Without a webhook secret only loopback is allowed.
+    #[arg(long, env = "LOOPGUARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Rules directory (all *.toml files in it) or file.
+    #[arg(long, env = "LOOPGUARD_RULES", default_value = "routing-rules")]
+    pub rules: PathBuf,
+    /// Standard Webhooks secret(s), `whsec_<base64>`; give two during key rotation
+    /// (repeat the flag, or separate with spaces in the variable).
+    #[arg(long = "webhook-secret", env = "LOOPGUARD_WEBHOOK_SECRET", value_delimiter = ' ', hide_env_values = true)]
+    pub webhook_secrets: Vec<String>,
+    /// Allowed clock difference for webhook timestamps, in seconds.
+    #[arg(long, env = "LOOPGUARD_SIGNATURE_TOLERANCE", default_value_t = 300)]
+    pub signature_tolerance: u32,
+    /// Allow listening beyond loopback without a webhook secret.
+    #[arg(long, env = "LOOPGUARD_INSECURE")]
+    pub insecure: bool,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "LOOPGUARD_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+    /// Watch the rules directory and reload on change (SIGHUP always reloads).
+    #[arg(long, env = "LOOPGUARD_WATCH_RULES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub watch_rules: bool,
+    #[arg(long, env = "LOOPGUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
 
-/// Placeholder until the webhook service lands.
-pub fn run_from_cli(_args: ServeArgs) -> Result<u8, String> {
-    Err("`loopguard serve` is not available yet".to_owned())
+/// `loopguard serve`: exit code 0 after a clean shutdown, 2 on bad configuration
+/// (including rules with errors), 1 on a runtime failure.
+pub fn run_from_cli(args: ServeArgs) -> Result<u8, String> {
+    init_logging(args.log_format);
+    let verifier = build_verifier(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the async runtime: {error}"))?;
+    runtime.block_on(run(args, verifier))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOOPGUARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests calling run twice) is harmless to ignore.
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn build_verifier(args: &ServeArgs) -> Result<Option<WebhookVerifier>, String> {
+    let secrets: Vec<WebhookSecret> = args
+        .webhook_secrets
+        .iter()
+        .filter(|secret| !secret.trim().is_empty())
+        .enumerate()
+        .map(|(index, secret)| {
+            WebhookSecret::parse(secret)
+                .map_err(|error| format!("webhook secret #{}: {error}", index + 1))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut secrets = secrets.into_iter();
+    let Some(first) = secrets.next() else {
+        if !args.listen.ip().is_loopback() && !args.insecure {
+            return Err(format!(
+                "refusing to listen on {} without a webhook secret: anyone who can reach it could forge transfers. \
+                 Set LOOPGUARD_WEBHOOK_SECRET (or --webhook-secret), listen on 127.0.0.1, or pass --insecure",
+                args.listen
+            ));
+        }
+        return Ok(None);
+    };
+    let verifier = secrets.fold(WebhookVerifier::new(first), WebhookVerifier::with_additional_secret);
+    Ok(Some(verifier.with_tolerance_seconds(args.signature_tolerance)))
+}
+
+async fn run(args: ServeArgs, verifier: Option<WebhookVerifier>) -> Result<u8, String> {
+    let rules = match reload::load(&args.rules) {
+        Ok(rules) => rules,
+        Err(reload::LoadFailure::Unreadable(message)) => return Err(message),
+        Err(reload::LoadFailure::Findings(rendered)) => {
+            eprint!("{rendered}");
+            return Err(format!(
+                "the rules in `{}` have errors (above); fix them and start again",
+                args.rules.display()
+            ));
+        }
+    };
+    if verifier.is_none() {
+        if args.listen.ip().is_loopback() {
+            tracing::warn!("no webhook secret configured: signatures are not checked, so loopguard listens on loopback only");
+        } else {
+            tracing::warn!("--insecure: listening beyond loopback without webhook signatures; anyone who can reach {} can forge transfers", args.listen);
+        }
+    }
+    let state = Arc::new(
+        AppState::new(rules, args.rules.display().to_string(), Arc::new(MemoryStore::new()))
+            .with_verifier(verifier),
+    );
+    let state = Arc::new(AppState {
+        max_body_bytes: args.max_body_bytes,
+        ..Arc::into_inner(state).unwrap_or_else(|| unreachable!("no other reference yet"))
+    });
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| format!("cannot read the bound address: {error}"))?;
+    reload::spawn_reloader(state.clone(), args.rules.clone(), args.watch_rules);
+    tracing::info!(%address, rules = %args.rules.display(), "loopguard listening");
+    println!("listening on http://{address}");
+    serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|error| format!("server failed: {error}"))?;
+    tracing::info!("shut down cleanly");
+    Ok(0)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutdown requested: draining in-flight requests");
 }

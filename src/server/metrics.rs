@@ -1,0 +1,181 @@
+//! Every metric loopguard exports, defined in one place. Labels are bounded enums
+//! (outcome, verdict, finding code), never call or event ids. The registry belongs
+//! to the app state, not to a global.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::core::engine::Verdict;
+use crate::core::rules::RuntimeCode;
+
+/// Sub-millisecond buckets: our answers take tens of microseconds to a few ms.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+/// Outcomes of a webhook request, the `outcome` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOutcome {
+    Allow,
+    Warn,
+    Block,
+    Replayed,
+    Ended,
+    BadSignature,
+    InvalidRequest,
+    Conflict,
+    Unavailable,
+}
+
+impl RequestOutcome {
+    pub const ALL: &'static [RequestOutcome] = &[
+        RequestOutcome::Allow,
+        RequestOutcome::Warn,
+        RequestOutcome::Block,
+        RequestOutcome::Replayed,
+        RequestOutcome::Ended,
+        RequestOutcome::BadSignature,
+        RequestOutcome::InvalidRequest,
+        RequestOutcome::Conflict,
+        RequestOutcome::Unavailable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestOutcome::Allow => "allow",
+            RequestOutcome::Warn => "warn",
+            RequestOutcome::Block => "block",
+            RequestOutcome::Replayed => "replayed",
+            RequestOutcome::Ended => "ended",
+            RequestOutcome::BadSignature => "bad_signature",
+            RequestOutcome::InvalidRequest => "invalid_request",
+            RequestOutcome::Conflict => "conflict",
+            RequestOutcome::Unavailable => "unavailable",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub webhook_requests: IntCounterVec,
+    pub webhook_duration: Histogram,
+    pub verdicts: IntCounterVec,
+    pub findings: IntCounterVec,
+    pub active_calls: IntGauge,
+    pub rules_last_reload_success: IntGauge,
+    pub rules_reloads: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        // Metric definitions are static and valid, and each name is registered once,
+        // so construction and registration cannot fail.
+        let webhook_requests = IntCounterVec::new(
+            Opts::new(
+                "loopguard_webhook_requests_total",
+                "Webhook requests (transfers and call ends) by outcome.",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric definition");
+        let webhook_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "loopguard_webhook_request_duration_seconds",
+                "Time from receiving a webhook request to its answer.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric definition");
+        let verdicts = IntCounterVec::new(
+            Opts::new("loopguard_verdicts_total", "Transfer verdicts given."),
+            &["verdict"],
+        )
+        .expect("valid metric definition");
+        let findings = IntCounterVec::new(
+            Opts::new("loopguard_findings_total", "Runtime findings by code."),
+            &["code"],
+        )
+        .expect("valid metric definition");
+        let active_calls = IntGauge::new(
+            "loopguard_active_calls",
+            "Calls with transfers that have not ended.",
+        )
+        .expect("valid metric definition");
+        let rules_last_reload_success = IntGauge::new(
+            "loopguard_rules_last_reload_success",
+            "1 if the last rules load or reload succeeded, 0 if it was refused (the last good rules stay in force).",
+        )
+        .expect("valid metric definition");
+        let rules_reloads = IntCounterVec::new(
+            Opts::new("loopguard_rules_reloads_total", "Rules reloads by result."),
+            &["result"],
+        )
+        .expect("valid metric definition");
+        let build_info = IntGaugeVec::new(
+            Opts::new("loopguard_build_info", "Build information; always 1."),
+            &["version"],
+        )
+        .expect("valid metric definition");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        for collector in [
+            Box::new(webhook_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(webhook_duration.clone()),
+            Box::new(verdicts.clone()),
+            Box::new(findings.clone()),
+            Box::new(active_calls.clone()),
+            Box::new(rules_last_reload_success.clone()),
+            Box::new(rules_reloads.clone()),
+            Box::new(build_info),
+        ] {
+            registry
+                .register(collector)
+                .expect("each metric is registered once");
+        }
+        // Export every label value from the start, so dashboards see zeros, not gaps.
+        for outcome in RequestOutcome::ALL {
+            webhook_requests.with_label_values(&[outcome.as_str()]);
+        }
+        for verdict in [Verdict::Allow, Verdict::Warn, Verdict::Block] {
+            verdicts.with_label_values(&[verdict.as_str()]);
+        }
+        for code in RuntimeCode::ALL {
+            findings.with_label_values(&[code.as_str()]);
+        }
+        Self {
+            registry,
+            webhook_requests,
+            webhook_duration,
+            verdicts,
+            findings,
+            active_calls,
+            rules_last_reload_success,
+            rules_reloads,
+        }
+    }
+
+    pub fn request(&self, outcome: RequestOutcome) {
+        self.webhook_requests
+            .with_label_values(&[outcome.as_str()])
+            .inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        // Encoding gathered families into a Vec cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
