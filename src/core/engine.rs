@@ -19,7 +19,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::rules::model::Route;
-use super::rules::{Action, PolicyMode, RuntimeCode, Rules, TransferMode};
+use super::rules::{Action, PolicyMode, Rules, RuntimeCode, TransferMode};
 
 /// Longest accepted id or department name from a platform, in characters.
 pub const MAX_EXTERNAL_ID_LENGTH: usize = 200;
@@ -596,13 +596,19 @@ fn judge(
     let mut path: Vec<(&str, Timestamp)> = Vec::with_capacity(earlier.len() + 2);
     let mut taken: u32 = 0;
     for hop in earlier.iter().filter(|hop| hop.moved) {
-        if path.last().is_none_or(|(department, _)| *department != hop.from) {
+        if path
+            .last()
+            .is_none_or(|(department, _)| *department != hop.from)
+        {
             path.push((hop.from.as_str(), hop.occurred_at));
         }
         path.push((hop.to.as_str(), hop.occurred_at));
         taken += 1;
     }
-    if path.last().is_none_or(|(department, _)| *department != request.from) {
+    if path
+        .last()
+        .is_none_or(|(department, _)| *department != request.from)
+    {
         path.push((request.from.as_str(), occurred_at));
     }
 
@@ -663,7 +669,9 @@ fn judge(
         if index.is_none() {
             push(
                 RuntimeCode::UnknownDepartment,
-                format!("department `{name}` is not in the routing rules; the transfer was judged without its routes"),
+                format!(
+                    "department `{name}` is not in the routing rules; the transfer was judged without its routes"
+                ),
             );
         }
     }
@@ -725,9 +733,9 @@ fn judge(
         PolicyMode::Observe => enforce_verdict.min(Verdict::Warn),
         PolicyMode::Enforce => enforce_verdict,
     };
-    let needs_suggestion = findings.iter().any(|finding| {
-        is_loop_code(finding.code) || finding.code == RuntimeCode::WrongDepartment
-    });
+    let needs_suggestion = findings
+        .iter()
+        .any(|finding| is_loop_code(finding.code) || finding.code == RuntimeCode::WrongDepartment);
     let suggestion = needs_suggestion
         .then(|| suggest(rules, from_index, request))
         .flatten();
@@ -826,9 +834,7 @@ fn suggest(rules: &Rules, from: Option<usize>, request: &TransferRequest) -> Opt
     Some(Suggestion {
         department: escalation.as_str().to_owned(),
         path,
-        message: format!(
-            "escalate to `{escalation}` instead of passing the caller on"
-        ),
+        message: format!("escalate to `{escalation}` instead of passing the caller on"),
     })
 }
 

@@ -321,7 +321,12 @@ async fn end_call(
     let raw: EndBody = parse_json(&bytes)?;
     let call_id = CallId::parse(&call_id).map_err(ApiError::invalid)?;
     let event_id = event_id(raw.event_id, headers)?;
-    let outcome = match raw.outcome.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let outcome = match raw
+        .outcome
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("resolved") => CallOutcome::Resolved,
         Some("abandoned") => CallOutcome::Abandoned,
         Some("disconnected") => CallOutcome::Disconnected,
@@ -509,7 +514,9 @@ async fn read_verified_body(
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body-too-large",
-                format!("the body is larger than {limit} bytes; a transfer event is a few hundred bytes"),
+                format!(
+                    "the body is larger than {limit} bytes; a transfer event is a few hundred bytes"
+                ),
             )
         } else {
             ApiError::new(
@@ -597,7 +604,9 @@ fn timestamp(value: Option<String>, field: &'static str) -> Result<Option<Timest
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid-value",
-                    format!("`{text}` is not an RFC 3339 time with an offset, e.g. 2026-11-22T08:00:00Z"),
+                    format!(
+                        "`{text}` is not an RFC 3339 time with an offset, e.g. 2026-11-22T08:00:00Z"
+                    ),
                 )
                 .with_field(field)
             })
@@ -607,10 +616,12 @@ fn timestamp(value: Option<String>, field: &'static str) -> Result<Option<Timest
 
 fn transfer_request(raw: TransferBody, headers: &HeaderMap) -> Result<TransferRequest, ApiError> {
     let event_id = event_id(raw.event_id, headers)?;
-    let call_id = CallId::parse(
-        &raw.call_id
-            .ok_or_else(|| ApiError::missing("call_id", ": the chain key that stays the same across the call's legs"))?,
-    )
+    let call_id = CallId::parse(&raw.call_id.ok_or_else(|| {
+        ApiError::missing(
+            "call_id",
+            ": the chain key that stays the same across the call's legs",
+        )
+    })?)
     .map_err(ApiError::invalid)?;
     let from = required(raw.from, "from")?;
     let to = required(raw.to, "to")?;
@@ -666,7 +677,11 @@ pub struct ReadyBody {
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Json<ReadyBody> {
     let rules = state.rules_status();
     Json(ReadyBody {
-        status: if rules.last_reload_ok { "ready" } else { "degraded" },
+        status: if rules.last_reload_ok {
+            "ready"
+        } else {
+            "degraded"
+        },
         rules,
     })
 }
@@ -677,7 +692,10 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         .active_calls
         .set(state.store.active_calls() as i64);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

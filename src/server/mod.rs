@@ -194,7 +194,12 @@ pub struct ServeArgs {
     pub rules: PathBuf,
     /// Standard Webhooks secret(s), `whsec_<base64>`; give two during key rotation
     /// (repeat the flag, or separate with spaces in the variable).
-    #[arg(long = "webhook-secret", env = "LOOPGUARD_WEBHOOK_SECRET", value_delimiter = ' ', hide_env_values = true)]
+    #[arg(
+        long = "webhook-secret",
+        env = "LOOPGUARD_WEBHOOK_SECRET",
+        value_delimiter = ' ',
+        hide_env_values = true
+    )]
     pub webhook_secrets: Vec<String>,
     /// Allowed clock difference for webhook timestamps, in seconds.
     #[arg(long, env = "LOOPGUARD_SIGNATURE_TOLERANCE", default_value_t = 300)]
@@ -259,8 +264,13 @@ fn build_verifier(args: &ServeArgs) -> Result<Option<WebhookVerifier>, String> {
         }
         return Ok(None);
     };
-    let verifier = secrets.fold(WebhookVerifier::new(first), WebhookVerifier::with_additional_secret);
-    Ok(Some(verifier.with_tolerance_seconds(args.signature_tolerance)))
+    let verifier = secrets.fold(
+        WebhookVerifier::new(first),
+        WebhookVerifier::with_additional_secret,
+    );
+    Ok(Some(
+        verifier.with_tolerance_seconds(args.signature_tolerance),
+    ))
 }
 
 async fn run(args: ServeArgs, verifier: Option<WebhookVerifier>) -> Result<u8, String> {
@@ -277,14 +287,23 @@ async fn run(args: ServeArgs, verifier: Option<WebhookVerifier>) -> Result<u8, S
     };
     if verifier.is_none() {
         if args.listen.ip().is_loopback() {
-            tracing::warn!("no webhook secret configured: signatures are not checked, so loopguard listens on loopback only");
+            tracing::warn!(
+                "no webhook secret configured: signatures are not checked, so loopguard listens on loopback only"
+            );
         } else {
-            tracing::warn!("--insecure: listening beyond loopback without webhook signatures; anyone who can reach {} can forge transfers", args.listen);
+            tracing::warn!(
+                "--insecure: listening beyond loopback without webhook signatures; anyone who can reach {} can forge transfers",
+                args.listen
+            );
         }
     }
     let state = Arc::new(
-        AppState::new(rules, args.rules.display().to_string(), Arc::new(MemoryStore::new()))
-            .with_verifier(verifier),
+        AppState::new(
+            rules,
+            args.rules.display().to_string(),
+            Arc::new(MemoryStore::new()),
+        )
+        .with_verifier(verifier),
     );
     let state = Arc::new(AppState {
         max_body_bytes: args.max_body_bytes,
@@ -311,15 +330,16 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(error) => {
-                    tracing::error!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

@@ -28,8 +28,8 @@ pub fn load(path: &Path) -> Result<Rules, LoadFailure> {
 }
 
 fn load_with_concise_errors(path: &Path) -> Result<(Rules, ()), LoadFailure> {
-    let sources =
-        rules_files::read_rules(path).map_err(|error| LoadFailure::Unreadable(error.to_string()))?;
+    let sources = rules_files::read_rules(path)
+        .map_err(|error| LoadFailure::Unreadable(error.to_string()))?;
     let report = lint(&sources);
     if report.has_errors() {
         let errors: Vec<_> = report
@@ -37,7 +37,9 @@ fn load_with_concise_errors(path: &Path) -> Result<(Rules, ()), LoadFailure> {
             .into_iter()
             .filter(|diagnostic| diagnostic.severity == crate::core::diagnostic::Severity::Error)
             .collect();
-        return Err(LoadFailure::Findings(render::render_human(&sources, &errors, false)));
+        return Err(LoadFailure::Findings(render::render_human(
+            &sources, &errors, false,
+        )));
     }
     Ok((report.rules, ()))
 }
@@ -101,8 +103,17 @@ pub fn spawn_reloader(state: Arc<AppState>, path: PathBuf, watch: bool) {
                     state.refuse_rules(vec![message]);
                 }
                 Ok(Err(LoadFailure::Findings(rendered))) => {
-                    tracing::error!(reason, "rules reload refused: keeping the last good rules\n{rendered}");
-                    state.refuse_rules(rendered.lines().filter(|line| line.starts_with("error")).map(str::to_owned).collect());
+                    tracing::error!(
+                        reason,
+                        "rules reload refused: keeping the last good rules\n{rendered}"
+                    );
+                    state.refuse_rules(
+                        rendered
+                            .lines()
+                            .filter(|line| line.starts_with("error"))
+                            .map(str::to_owned)
+                            .collect(),
+                    );
                 }
                 Err(error) => tracing::error!(%error, "rules reload task failed"),
             }

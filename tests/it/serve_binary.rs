@@ -1,0 +1,200 @@
+//! `loopguard serve` as a user runs it: the real binary, real signals, real files.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::repository_root;
+
+fn copy_rules(into: &Path) {
+    for entry in std::fs::read_dir(repository_root().join("routing-rules")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), into.join(entry.file_name())).unwrap();
+    }
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(rules: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_loopguard"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--rules"])
+            .arg(rules)
+            .args(extra)
+            .env("LOOPGUARD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("loopguard starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("first line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Server { child, base }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    fn get(&self, path: &str) -> String {
+        let url = format!("{}{path}", self.base);
+        reqwest::blocking_get(&url)
+    }
+
+    /// Polls `path` until `predicate` holds, for at most 10 s.
+    fn wait_for(&self, path: &str, predicate: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let body = self.get(path);
+            if predicate(&body) {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting on {path}; last body:\n{body}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_exit(mut self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tiny blocking GET so these tests need no runtime.
+mod reqwest {
+    pub fn blocking_get(url: &str) -> String {
+        let address = url.trim_start_matches("http://");
+        let (host, path) = address
+            .split_once('/')
+            .map(|(host, path)| (host, format!("/{path}")))
+            .unwrap_or((address, "/".to_owned()));
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(host) else {
+            return String::new();
+        };
+        let _ = write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        );
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    }
+}
+
+#[test]
+fn serve_refuses_to_start_on_rules_with_errors_and_prints_them() {
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(
+        directory.path().join("rules.toml"),
+        "[[department]]\nid = \"customer_service\"\nentery = true\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_loopguard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--rules"])
+        .arg(directory.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("error[unknown-key]"), "{stderr}");
+    assert!(stderr.contains("did you mean `entry`?"), "{stderr}");
+    assert!(stderr.contains("have errors"), "{stderr}");
+}
+
+#[test]
+fn serve_refuses_a_public_address_without_a_secret_unless_insecure() {
+    let output = Command::new(env!("CARGO_BIN_EXE_loopguard"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--rules"])
+        .arg(repository_root().join("routing-rules"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("without a webhook secret"), "{stderr}");
+    assert!(stderr.contains("--insecure"), "{stderr}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_loopguard"))
+        .args(["serve", "--webhook-secret", "whsec_c2hvcnQ="])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("24"));
+}
+
+#[test]
+fn a_bad_reload_keeps_the_last_good_rules_and_shows_in_readyz_and_metrics() {
+    let directory = tempfile::tempdir().unwrap();
+    copy_rules(directory.path());
+    let server = Server::start(directory.path(), &["--watch-rules", "false"]);
+    server.wait_for("/readyz", |body| body.contains("\"status\":\"ready\""));
+
+    let transfers = directory.path().join("transfers.toml");
+    let good = std::fs::read_to_string(&transfers).unwrap();
+    std::fs::write(
+        &transfers,
+        good.replace("to = \"billing\"", "to = \"biling\""),
+    )
+    .unwrap();
+    server.signal("HUP");
+    let ready = server.wait_for("/readyz", |body| body.contains("degraded"));
+    assert!(ready.contains("unknown-department"), "{ready}");
+    let metrics = server.get("/metrics");
+    assert!(
+        metrics.contains("loopguard_rules_last_reload_success 0"),
+        "{metrics}"
+    );
+
+    std::fs::write(&transfers, good).unwrap();
+    server.signal("HUP");
+    server.wait_for("/readyz", |body| body.contains("\"status\":\"ready\""));
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(), 0, "SIGTERM is a clean shutdown");
+}
+
+#[test]
+fn a_change_to_the_rules_directory_is_picked_up_without_a_signal() {
+    let directory = tempfile::tempdir().unwrap();
+    copy_rules(directory.path());
+    let server = Server::start(directory.path(), &[]);
+    server.wait_for("/readyz", |body| body.contains("\"status\":\"ready\""));
+    std::fs::write(directory.path().join("broken.toml"), "[[department]\n").unwrap();
+    server.wait_for("/readyz", |body| {
+        body.contains("degraded") && body.contains("toml-syntax")
+    });
+    std::fs::remove_file(directory.path().join("broken.toml")).unwrap();
+    server.wait_for("/readyz", |body| body.contains("\"status\":\"ready\""));
+    server.signal("INT");
+    assert_eq!(server.wait_exit(), 0);
+}
