@@ -53,12 +53,28 @@ use support::loadgen::{
 
 // ---------------------------------------------------------------------------------------------
 // TARGETS: add a system under test here. The first target is the reference for the summary.
-// Each call to `targets()` must build fresh state. For example, once the server module exists:
-//
-//     Target::new("loopguard-memory", loopguard::server::app(state)),
+// Each call to `targets()` must build fresh state.
 // ---------------------------------------------------------------------------------------------
 fn targets() -> Vec<Target> {
-    vec![Target::new("baseline", support::baseline::app())]
+    vec![
+        Target::new("baseline", support::baseline::app()),
+        Target::new("loopguard-memory", loopguard_memory()),
+    ]
+}
+
+/// The real router with the repository's carrier rules and the in-memory store.
+fn loopguard_memory() -> axum::Router {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources = loopguard::rules_files::read_rules(&root.join("routing-rules"))
+        .expect("routing-rules/ is readable");
+    let report = loopguard::core::lint::lint(&sources);
+    assert!(!report.has_errors(), "routing-rules/ must be lint-clean");
+    let state = loopguard::server::AppState::new(
+        report.rules,
+        "routing-rules",
+        std::sync::Arc::new(loopguard::server::store::MemoryStore::new()),
+    );
+    loopguard::server::app(std::sync::Arc::new(state))
 }
 
 fn main() -> ExitCode {

@@ -35,6 +35,7 @@ pub struct RawFile {
 /// `[policy]`: how calls are judged at run time.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Policy")]
 pub struct RawPolicy {
     /// Transfers one call may take (1 to 70). Default 3.
     #[schemars(with = "Option<u32>", range(min = 1, max = 70))]
@@ -62,6 +63,7 @@ pub struct RawPolicy {
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "PolicyMode")]
 pub enum RawPolicyMode {
     Enforce,
     Observe,
@@ -70,6 +72,7 @@ pub enum RawPolicyMode {
 /// `[policy.actions]`: the verdict each runtime finding produces.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Actions")]
 pub struct RawActions {
     /// A→B→A within bounce_window. Default "block".
     #[serde(rename = "ping-pong")]
@@ -112,6 +115,7 @@ pub struct RawActions {
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "Action")]
 pub enum RawAction {
     Block,
     Warn,
@@ -121,6 +125,7 @@ pub enum RawAction {
 /// `[[intent]]`: one entry of the optional intent catalog.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Intent")]
 pub struct RawIntent {
     /// Stable id: letters, digits, `_`, `-`, `.`; at most 64 characters.
     #[schemars(with = "String")]
@@ -132,6 +137,7 @@ pub struct RawIntent {
 /// `[[department]]`: a queue, skill or team calls are transferred between.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Department")]
 pub struct RawDepartment {
     /// Stable id: letters, digits, `_`, `-`, `.`; at most 64 characters.
     #[schemars(with = "String")]
@@ -150,6 +156,7 @@ pub struct RawDepartment {
 /// `[[transfer]]`: an allowed transfer between two departments.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Transfer")]
 pub struct RawTransfer {
     /// Department id the call leaves.
     #[schemars(with = "String")]
@@ -167,6 +174,7 @@ pub struct RawTransfer {
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "TransferMode")]
 pub enum RawTransferMode {
     Warm,
     Cold,
@@ -175,7 +183,51 @@ pub enum RawTransferMode {
 /// The JSON Schema of one rules file, for editors (taplo, Even Better TOML).
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(RawFile);
-    serde_json::to_value(&schema).unwrap_or_default()
+    let mut value = serde_json::to_value(&schema).unwrap_or_default();
+    remove_null_alternatives(&mut value);
+    value
+}
+
+/// TOML has no null: an optional key is simply absent. Rewrites schemars' `Option`
+/// encodings (`anyOf: [X, {type: null}]`, `type: [T, "null"]`) to plain `X` / `T`.
+fn remove_null_alternatives(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(object) => {
+            if let Some(Value::Array(types)) = object.get_mut("type") {
+                types.retain(|kind| kind != "null");
+                if types.len() == 1 {
+                    let only = types.remove(0);
+                    object.insert("type".to_owned(), only);
+                }
+            }
+            if let Some(Value::Array(alternatives)) = object.get("anyOf") {
+                let kept: Vec<Value> = alternatives
+                    .iter()
+                    .filter(|alternative| alternative.get("type") != Some(&Value::from("null")))
+                    .cloned()
+                    .collect();
+                if kept.len() == 1 {
+                    object.remove("anyOf");
+                    if let Value::Object(inner) = &kept[0] {
+                        for (key, inner_value) in inner {
+                            object
+                                .entry(key.clone())
+                                .or_insert_with(|| inner_value.clone());
+                        }
+                    }
+                }
+            }
+            if object.get("default") == Some(&Value::Null) {
+                object.remove("default");
+            }
+            for child in object.values_mut() {
+                remove_null_alternatives(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(remove_null_alternatives),
+        _ => {}
+    }
 }
 
 /// The keys a serde-derived struct accepts, read from serde itself so the list can
