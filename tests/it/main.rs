@@ -1,0 +1,8 @@
+//! The one integration-test binary (one link step for every integration test).
+//!
+//! Each module tests one feature through the public API or the real binary; the
+//! fixtures live in `tests/fixtures/`.
+
+mod lint_fixtures;
+mod properties;
+mod support;
