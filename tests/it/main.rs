@@ -3,6 +3,8 @@
 //! Each module tests one feature through the public API or the real binary; the
 //! fixtures live in `tests/fixtures/`.
 
+mod hot_potato;
 mod lint_fixtures;
 mod properties;
+mod snapshots;
 mod support;
