@@ -6,5 +6,6 @@
 mod hot_potato;
 mod lint_fixtures;
 mod properties;
+mod sarif;
 mod snapshots;
 mod support;
