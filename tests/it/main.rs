@@ -3,7 +3,9 @@
 //! Each module tests one feature through the public API or the real binary; the
 //! fixtures live in `tests/fixtures/`.
 
+mod architecture;
 mod hot_potato;
+mod lint_cli;
 mod lint_fixtures;
 mod properties;
 mod sarif;
