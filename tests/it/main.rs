@@ -8,6 +8,7 @@ mod hot_potato;
 mod lint_cli;
 mod lint_fixtures;
 mod properties;
+mod robustness;
 mod sarif;
 mod snapshots;
 mod support;
