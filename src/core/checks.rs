@@ -96,22 +96,21 @@ impl<'a> Context<'a> {
             .filter(|&department| self.rules.departments[department].entry)
             .collect();
         if entries.is_empty() {
-            let at = self
-                .rules
-                .departments
-                .first()
-                .map(|department| department.header_span)
-                .unwrap_or(fallback);
-            findings.push(
-                Diagnostic::new(
+            let finding = match self.rules.departments.first() {
+                Some(first) => Diagnostic::new(
                     LintCode::NoEntryPoint,
-                    at,
+                    first.header_span,
                     "no department is marked as an entry point, so no call can start anywhere",
                 )
-                .with_help(
-                    "add `entry = true` to the departments your IVR or main number routes calls to",
-                ),
-            );
+                .with_help("add `entry = true` to the departments your IVR or main number routes calls to"),
+                None => Diagnostic::new(
+                    LintCode::NoEntryPoint,
+                    fallback,
+                    "no [[department]] is declared, so no call can start anywhere",
+                )
+                .with_help("declare the departments calls are routed between and mark where calls start with `entry = true`; `loopguard explain no-entry-point` shows an example"),
+            };
+            findings.push(finding);
             return;
         }
         let reachable = reachable_from(&entries, &self.successors);

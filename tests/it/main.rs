@@ -1,6 +1,16 @@
-//! The one integration-test binary (see STYLE.md §6): every module below links
-//! against the library once.
+//! The one integration-test binary (one link step for every integration test).
+//!
+//! Each module tests one feature through the public API or the real binary; the
+//! fixtures live in `tests/fixtures/`.
 
+mod architecture;
+mod hot_potato;
+mod lint_cli;
+mod lint_fixtures;
+mod properties;
+mod robustness;
+mod sarif;
 mod serve_binary;
+mod snapshots;
 mod support;
 mod webhook;

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::repository_root;
+use crate::support::repo_root;
 
 fn copy_rules(into: &Path) {
-    for entry in std::fs::read_dir(repository_root().join("routing-rules")).unwrap() {
+    for entry in std::fs::read_dir(repo_root().join("routing-rules")).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), into.join(entry.file_name())).unwrap();
     }
@@ -137,7 +137,7 @@ fn serve_refuses_to_start_on_rules_with_errors_and_prints_them() {
 fn serve_refuses_a_public_address_without_a_secret_unless_insecure() {
     let output = Command::new(env!("CARGO_BIN_EXE_loopguard"))
         .args(["serve", "--listen", "0.0.0.0:0", "--rules"])
-        .arg(repository_root().join("routing-rules"))
+        .arg(repo_root().join("routing-rules"))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));

@@ -1,18 +1,53 @@
-//! Shared helpers: rules from TOML text, a real server on port 0, a JSON client.
+//! Helpers shared by the test modules: where the repository is, and how to lint a
+//! fixture through the library exactly as the CLI would (paths relative to the
+//! repository root), rules from TOML text, and a real server on port 0 with a JSON client.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use loopguard::core::lint::lint;
-use loopguard::core::rules::Rules;
+use loopguard::core::lint::{LintReport, lint};
 use loopguard::core::source::SourceFile;
+
+/// The repository root; fixture paths in expected outputs are relative to it.
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Reads a fixture given relative to the repository root: a file, or every `*.toml`
+/// file below a directory sorted by path (as `loopguard lint DIR` reads one).
+pub fn fixture_sources(relative: &str) -> Vec<SourceFile> {
+    let absolute = repo_root().join(relative);
+    let files = loopguard::rules_files::rules_file_paths(&absolute)
+        .unwrap_or_else(|error| panic!("fixture `{relative}`: {error}"));
+    files
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path)
+                .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+            SourceFile::from_bytes(relative_path(path), &bytes)
+        })
+        .collect()
+}
+
+/// Lints a fixture through the library.
+pub fn lint_fixture(relative: &str) -> (Vec<SourceFile>, LintReport) {
+    let sources = fixture_sources(relative);
+    let report = lint(&sources);
+    (sources, report)
+}
+
+/// `path` relative to the repository root, with `/` separators.
+pub fn relative_path(path: &Path) -> String {
+    path.strip_prefix(repo_root())
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+use loopguard::core::rules::Rules;
 use loopguard::server::store::MemoryStore;
 use loopguard::server::{AppState, serve};
 use serde_json::Value;
-
-/// The repository root (where Cargo.toml is).
-pub fn repository_root() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Rules from TOML text; panics with the findings if the text has errors.
 pub fn rules_from(text: &str) -> Rules {
@@ -28,7 +63,7 @@ pub fn rules_from(text: &str) -> Rules {
 
 /// The repository's own carrier configuration.
 pub fn carrier_rules() -> Rules {
-    let sources = loopguard::rules_files::read_rules(&repository_root().join("routing-rules"))
+    let sources = loopguard::rules_files::read_rules(&repo_root().join("routing-rules"))
         .expect("routing-rules/ is readable");
     let report = lint(&sources);
     assert!(!report.has_errors());

@@ -245,16 +245,13 @@ async fn a_burst_of_500_concurrent_calls_loses_and_doubles_no_hop() {
 
 #[tokio::test]
 async fn observe_mode_never_blocks_and_says_what_enforce_would_do() {
-    let text = std::fs::read_to_string(
-        crate::support::repository_root().join("routing-rules/policy.toml"),
-    )
-    .unwrap();
+    let text =
+        std::fs::read_to_string(crate::support::repo_root().join("routing-rules/policy.toml"))
+            .unwrap();
     let observe = text.replace("mode = \"enforce\"", "mode = \"observe\"");
     let mut sources = Vec::new();
     for name in ["intents.toml", "departments.toml", "transfers.toml"] {
-        let path = crate::support::repository_root()
-            .join("routing-rules")
-            .join(name);
+        let path = crate::support::repo_root().join("routing-rules").join(name);
         sources.push(loopguard::core::source::SourceFile::new(
             name,
             std::fs::read_to_string(path).unwrap(),
@@ -651,7 +648,7 @@ async fn metrics_health_and_openapi_are_served() {
 
 #[test]
 fn the_committed_openapi_document_is_current() {
-    let path = crate::support::repository_root().join("docs/openapi.json");
+    let path = crate::support::repo_root().join("docs/openapi.json");
     let generated = loopguard::server::openapi::document();
     if std::env::var_os("UPDATE_EXPECT").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -248,10 +248,12 @@ fn remove_entry_containing(value: &mut DeValue<'_>, range: &std::ops::Range<usiz
         |outer: std::ops::Range<usize>| outer.start <= range.start && range.end <= outer.end;
     let mut target = None;
     for (key, entry) in table.iter_mut() {
+        // A table written as its own `[a.b]` header has a span that covers only the
+        // header, not its entries, so nested tables are searched whatever their span.
+        if remove_entry_containing(entry.get_mut(), range) {
+            return true;
+        }
         if contains(entry.span()) || contains(key.span()) {
-            if remove_entry_containing(entry.get_mut(), range) {
-                return true;
-            }
             target = Some(key.get_ref().to_string());
             break;
         }
