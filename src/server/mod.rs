@@ -277,8 +277,8 @@ async fn run(args: ServeArgs, verifier: Option<WebhookVerifier>) -> Result<u8, S
     let rules = match reload::load(&args.rules) {
         Ok(rules) => rules,
         Err(reload::LoadFailure::Unreadable(message)) => return Err(message),
-        Err(reload::LoadFailure::Findings(rendered)) => {
-            eprint!("{rendered}");
+        Err(reload::LoadFailure::Findings { human, .. }) => {
+            eprint!("{human}");
             return Err(format!(
                 "the rules in `{}` have errors (above); fix them and start again",
                 args.rules.display()
@@ -297,18 +297,14 @@ async fn run(args: ServeArgs, verifier: Option<WebhookVerifier>) -> Result<u8, S
             );
         }
     }
-    let state = Arc::new(
-        AppState::new(
-            rules,
-            args.rules.display().to_string(),
-            Arc::new(MemoryStore::new()),
-        )
-        .with_verifier(verifier),
-    );
-    let state = Arc::new(AppState {
-        max_body_bytes: args.max_body_bytes,
-        ..Arc::into_inner(state).unwrap_or_else(|| unreachable!("no other reference yet"))
-    });
+    let mut state = AppState::new(
+        rules,
+        args.rules.display().to_string(),
+        Arc::new(MemoryStore::new()),
+    )
+    .with_verifier(verifier);
+    state.max_body_bytes = args.max_body_bytes;
+    let state = Arc::new(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;

@@ -17,17 +17,12 @@ use crate::rules_files;
 pub enum LoadFailure {
     /// The files could not be read at all.
     Unreadable(String),
-    /// Lint errors, rendered for humans.
-    Findings(String),
+    /// Lint errors, rendered for humans and one per line (concise).
+    Findings { human: String, concise: Vec<String> },
 }
 
 /// Reads and lints the rules; only error-free rules are returned.
 pub fn load(path: &Path) -> Result<Rules, LoadFailure> {
-    let (rules, _) = load_with_concise_errors(path)?;
-    Ok(rules)
-}
-
-fn load_with_concise_errors(path: &Path) -> Result<(Rules, ()), LoadFailure> {
     let sources = rules_files::read_rules(path)
         .map_err(|error| LoadFailure::Unreadable(error.to_string()))?;
     let report = lint(&sources);
@@ -37,11 +32,15 @@ fn load_with_concise_errors(path: &Path) -> Result<(Rules, ()), LoadFailure> {
             .into_iter()
             .filter(|diagnostic| diagnostic.severity == crate::core::diagnostic::Severity::Error)
             .collect();
-        return Err(LoadFailure::Findings(render::render_human(
-            &sources, &errors, false,
-        )));
+        return Err(LoadFailure::Findings {
+            human: render::render_human(&sources, &errors, false),
+            concise: render::render_concise(&sources, &errors)
+                .lines()
+                .map(str::to_owned)
+                .collect(),
+        });
     }
-    Ok((report.rules, ()))
+    Ok(report.rules)
 }
 
 /// Reloads on SIGHUP, and on changes to the rules directory when `watch` is set.
@@ -92,9 +91,9 @@ pub fn spawn_reloader(state: Arc<AppState>, path: PathBuf, watch: bool) {
             tokio::time::sleep(Duration::from_millis(200)).await;
             while receiver.try_recv().is_ok() {}
             let path = path.clone();
-            let loaded = tokio::task::spawn_blocking(move || load_with_concise_errors(&path)).await;
+            let loaded = tokio::task::spawn_blocking(move || load(&path)).await;
             match loaded {
-                Ok(Ok((rules, ()))) => {
+                Ok(Ok(rules)) => {
                     state.install_rules(rules);
                     tracing::info!(reason, "rules reloaded");
                 }
@@ -102,18 +101,12 @@ pub fn spawn_reloader(state: Arc<AppState>, path: PathBuf, watch: bool) {
                     tracing::error!(reason, error = %message, "rules reload refused: keeping the last good rules");
                     state.refuse_rules(vec![message]);
                 }
-                Ok(Err(LoadFailure::Findings(rendered))) => {
+                Ok(Err(LoadFailure::Findings { human, concise })) => {
                     tracing::error!(
                         reason,
-                        "rules reload refused: keeping the last good rules\n{rendered}"
+                        "rules reload refused: keeping the last good rules\n{human}"
                     );
-                    state.refuse_rules(
-                        rendered
-                            .lines()
-                            .filter(|line| line.starts_with("error"))
-                            .map(str::to_owned)
-                            .collect(),
-                    );
+                    state.refuse_rules(concise);
                 }
                 Err(error) => tracing::error!(%error, "rules reload task failed"),
             }
