@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::rules::model::Route;
 use super::rules::{Action, PolicyMode, Rules, RuntimeCode, TransferMode};
@@ -27,8 +27,8 @@ pub const MAX_EXTERNAL_ID_LENGTH: usize = 200;
 macro_rules! external_id {
     ($(#[$doc:meta])* $name:ident, $field:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        #[serde(transparent)]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String")]
         pub struct $name(String);
 
         impl $name {
@@ -39,6 +39,14 @@ macro_rules! external_id {
 
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InputError;
+
+            fn try_from(value: String) -> Result<Self, InputError> {
+                Self::parse(&value)
             }
         }
 
@@ -93,7 +101,7 @@ pub fn parse_department_name(value: &str, field: &'static str) -> Result<String,
 }
 
 /// One transfer as the platform reported it, already validated field by field.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferRequest {
     pub event_id: EventId,
     pub call_id: CallId,
@@ -109,7 +117,7 @@ pub struct TransferRequest {
 }
 
 /// How a call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CallOutcome {
     Resolved,
@@ -127,7 +135,7 @@ impl CallOutcome {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndRequest {
     pub event_id: EventId,
     pub call_id: CallId,
@@ -136,7 +144,19 @@ pub struct EndRequest {
 }
 
 /// The answer for one transfer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Allow,
@@ -162,20 +182,29 @@ impl Verdict {
     }
 }
 
+/// How serious a runtime finding is, from the action the policy gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingSeverity {
+    Error,
+    Warning,
+    Info,
+}
+
 /// One runtime finding about a transfer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Finding {
     #[schema(value_type = String, example = "ping-pong")]
     pub code: RuntimeCode,
     /// "error" when the policy blocks on it, "warning" when it warns, "info" otherwise.
-    pub severity: &'static str,
+    pub severity: FindingSeverity,
     /// What `[policy.actions]` says this finding does (in enforce mode).
     pub action: Action,
     pub message: String,
 }
 
 /// What the agent should do instead of the transfer that was flagged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Suggestion {
     /// The department the call should go to.
     pub department: String,
@@ -185,7 +214,7 @@ pub struct Suggestion {
 }
 
 /// A department the call was in, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChainStep {
     pub department: String,
     #[schema(value_type = String, format = DateTime)]
@@ -193,7 +222,7 @@ pub struct ChainStep {
 }
 
 /// The answer to one transfer event, exactly as it is stored for redelivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TransferAnswer {
     #[schema(value_type = String)]
     pub event_id: EventId,
@@ -218,7 +247,7 @@ pub struct TransferAnswer {
 }
 
 /// A transfer as recorded in a call's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Hop {
     #[schema(value_type = String)]
     pub event_id: EventId,
@@ -236,7 +265,7 @@ pub struct Hop {
     pub moved: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CallEnd {
     #[schema(value_type = String)]
     pub event_id: EventId,
@@ -246,7 +275,7 @@ pub struct CallEnd {
 }
 
 /// Everything we know about one call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CallRecord {
     #[schema(value_type = String)]
     pub call_id: CallId,
@@ -256,9 +285,39 @@ pub struct CallRecord {
     /// Event time of the newest hop with a loop finding.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_loop_at: Option<Timestamp>,
+    /// The newest callback mark, if anyone marked one.
+    pub callback: Option<CallbackMark>,
 }
 
 impl CallRecord {
+    /// Transfers the call actually took (blocked ones excluded).
+    pub fn transfers_taken(&self) -> u32 {
+        self.hops.iter().filter(|hop| hop.moved).count() as u32
+    }
+
+    /// The customer's callback number, from the newest hop that carried one.
+    pub fn callback_number(&self) -> Option<&str> {
+        self.hops.iter().rev().find_map(|hop| {
+            hop.callback_number
+                .as_deref()
+                .filter(|number| !number.is_empty())
+        })
+    }
+
+    /// A callback is owed when the call was disconnected after a transfer, we have a
+    /// number to call, and nobody has marked the callback done.
+    pub fn callback_owed(&self) -> bool {
+        self.ended
+            .as_ref()
+            .is_some_and(|end| end.outcome == CallOutcome::Disconnected)
+            && self.transfers_taken() > 0
+            && self.callback_number().is_some()
+            && self
+                .callback
+                .as_ref()
+                .is_none_or(|mark| mark.status != CallbackStatus::Done)
+    }
+
     /// The departments the call went through (moved hops only), in order.
     pub fn chain(&self) -> Vec<ChainStep> {
         chain_of(self.hops.iter())
@@ -330,7 +389,7 @@ pub struct Outcome<T> {
 }
 
 /// The answer to a call-end event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EndAnswer {
     #[schema(value_type = String)]
     pub event_id: EventId,
@@ -343,17 +402,77 @@ pub struct EndAnswer {
     pub chain: Vec<ChainStep>,
 }
 
-#[derive(Debug, Clone)]
-enum StoredAnswer {
-    Transfer(TransferRequest, Box<TransferAnswer>),
-    End(EndRequest, EndAnswer),
+/// A callback mark: someone called the customer back (`done`) or tried (`failed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CallbackStatus {
+    Done,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackRequest {
+    pub event_id: EventId,
+    pub call_id: CallId,
+    pub status: CallbackStatus,
+    pub note: Option<String>,
+    pub occurred_at: Option<Timestamp>,
+}
+
+/// The newest callback mark of a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CallbackMark {
+    #[schema(value_type = String)]
+    pub event_id: EventId,
+    pub status: CallbackStatus,
+    pub note: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub occurred_at: Timestamp,
+}
+
+/// A recorded event with the answer it got, as kept by a durable store and
+/// replayed into a fresh engine at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum RecordedEvent {
+    Transfer {
+        request: TransferRequest,
+        answer: Box<TransferAnswer>,
+    },
+    End {
+        request: EndRequest,
+        answer: EndAnswer,
+    },
+    Callback {
+        request: CallbackRequest,
+        answer: CallRecord,
+    },
+}
+
+impl RecordedEvent {
+    pub fn event_id(&self) -> &EventId {
+        match self {
+            RecordedEvent::Transfer { request, .. } => &request.event_id,
+            RecordedEvent::End { request, .. } => &request.event_id,
+            RecordedEvent::Callback { request, .. } => &request.event_id,
+        }
+    }
+
+    pub fn call_id(&self) -> &CallId {
+        match self {
+            RecordedEvent::Transfer { request, .. } => &request.call_id,
+            RecordedEvent::End { request, .. } => &request.call_id,
+            RecordedEvent::Callback { request, .. } => &request.call_id,
+        }
+    }
 }
 
 /// All live state: calls and the answers already given.
 #[derive(Debug, Default, Clone)]
 pub struct Engine {
     calls: HashMap<CallId, CallRecord>,
-    answers: HashMap<EventId, StoredAnswer>,
+    /// Every recorded event by id, for redelivery.
+    answers: HashMap<EventId, RecordedEvent>,
     /// (last loop time, call) for listing looping calls newest first.
     loops_index: BTreeSet<(Timestamp, CallId)>,
     open_calls: usize,
@@ -374,6 +493,7 @@ impl Engine {
     }
 
     /// Judges and records a transfer. `received_at` is used when the event has no time.
+    /// A durable store persists [`Engine::recorded`] for the event afterwards.
     pub fn transfer(
         &mut self,
         rules: &Rules,
@@ -382,7 +502,10 @@ impl Engine {
     ) -> Result<Outcome<TransferAnswer>, EngineError> {
         if let Some(stored) = self.answers.get(&request.event_id) {
             return match stored {
-                StoredAnswer::Transfer(original, answer) if *original == request => Ok(Outcome {
+                RecordedEvent::Transfer {
+                    request: original,
+                    answer,
+                } if *original == request => Ok(Outcome {
                     answer: (**answer).clone(),
                     replayed: true,
                 }),
@@ -392,7 +515,6 @@ impl Engine {
             };
         }
         let occurred_at = request.occurred_at.unwrap_or(received_at);
-        let empty = Vec::new();
         let record = self.calls.get(&request.call_id);
         if let Some(ended) = record.and_then(|record| record.ended.as_ref())
             && ended.occurred_at < occurred_at
@@ -403,14 +525,50 @@ impl Engine {
                 occurred_at,
             });
         }
-        let hops = record.map(|record| &record.hops).unwrap_or(&empty);
+        let hops = record.map(|record| record.hops.as_slice()).unwrap_or(&[]);
         let judgement = judge(rules, hops, &request, occurred_at);
-        let moved = judgement.verdict != Verdict::Block;
-        let has_loop = judgement
-            .findings
-            .iter()
-            .any(|finding| is_loop_code(finding.code));
+        let position = self.insert_hop(
+            &request,
+            occurred_at,
+            judgement.verdict,
+            &judgement.findings,
+        );
+        let record = &self.calls[&request.call_id];
+        let answer = TransferAnswer {
+            event_id: request.event_id.clone(),
+            call_id: request.call_id.clone(),
+            verdict: judgement.verdict,
+            enforce_verdict: (rules.policy.mode == PolicyMode::Observe)
+                .then_some(judgement.enforce_verdict),
+            policy_mode: rules.policy.mode,
+            findings: judgement.findings,
+            hop: position as u32 + 1,
+            transfers_taken: record.transfers_taken(),
+            chain: record.chain(),
+            suggestion: judgement.suggestion,
+            occurred_at,
+        };
+        self.answers.insert(
+            request.event_id.clone(),
+            RecordedEvent::Transfer {
+                request,
+                answer: Box::new(answer.clone()),
+            },
+        );
+        Ok(Outcome {
+            answer,
+            replayed: false,
+        })
+    }
 
+    /// Inserts a hop in event-time order and returns its position.
+    fn insert_hop(
+        &mut self,
+        request: &TransferRequest,
+        occurred_at: Timestamp,
+        verdict: Verdict,
+        findings: &[Finding],
+    ) -> usize {
         if !self.calls.contains_key(&request.call_id) {
             self.open_calls += 1;
         }
@@ -422,6 +580,7 @@ impl Engine {
                 hops: Vec::new(),
                 ended: None,
                 last_loop_at: None,
+                callback: None,
             });
         let position = record
             .hops
@@ -437,11 +596,12 @@ impl Engine {
                 agent_id: request.agent_id.clone(),
                 callback_number: request.callback_number.clone(),
                 occurred_at,
-                verdict: judgement.verdict,
-                findings: judgement.findings.clone(),
-                moved,
+                verdict,
+                findings: findings.to_vec(),
+                moved: verdict != Verdict::Block,
             },
         );
+        let has_loop = findings.iter().any(|finding| is_loop_code(finding.code));
         if has_loop && record.last_loop_at.is_none_or(|last| last < occurred_at) {
             if let Some(previous) = record.last_loop_at {
                 self.loops_index
@@ -451,38 +611,16 @@ impl Engine {
             self.loops_index
                 .insert((occurred_at, request.call_id.clone()));
         }
-        let answer = TransferAnswer {
-            event_id: request.event_id.clone(),
-            call_id: request.call_id.clone(),
-            verdict: judgement.verdict,
-            enforce_verdict: (rules.policy.mode == PolicyMode::Observe)
-                .then_some(judgement.enforce_verdict),
-            policy_mode: rules.policy.mode,
-            findings: judgement.findings,
-            hop: position as u32 + 1,
-            transfers_taken: record.hops.iter().filter(|hop| hop.moved).count() as u32,
-            chain: record.chain(),
-            suggestion: judgement.suggestion,
-            occurred_at,
-        };
-        self.answers.insert(
-            request.event_id.clone(),
-            StoredAnswer::Transfer(request, Box::new(answer.clone())),
-        );
-        Ok(Outcome {
-            answer,
-            replayed: false,
-        })
+        position
     }
 
     /// Judges a transfer without recording it.
     pub fn evaluate(&self, rules: &Rules, request: &TransferRequest, at: Timestamp) -> Judgement {
-        let empty = Vec::new();
         let hops = self
             .calls
             .get(&request.call_id)
-            .map(|record| &record.hops)
-            .unwrap_or(&empty);
+            .map(|record| record.hops.as_slice())
+            .unwrap_or(&[]);
         judge(rules, hops, request, request.occurred_at.unwrap_or(at))
     }
 
@@ -494,7 +632,73 @@ impl Engine {
     ) -> Result<Outcome<EndAnswer>, EngineError> {
         if let Some(stored) = self.answers.get(&request.event_id) {
             return match stored {
-                StoredAnswer::End(original, answer) if *original == request => Ok(Outcome {
+                RecordedEvent::End {
+                    request: original,
+                    answer,
+                } if *original == request => Ok(Outcome {
+                    answer: answer.clone(),
+                    replayed: true,
+                }),
+                _ => Err(EngineError::Conflict {
+                    event_id: request.event_id,
+                }),
+            };
+        }
+        let Some(record) = self.calls.get(&request.call_id) else {
+            return Err(EngineError::UnknownCall {
+                call_id: request.call_id,
+            });
+        };
+        let occurred_at = request.occurred_at.unwrap_or(received_at);
+        let answer = EndAnswer {
+            event_id: request.event_id.clone(),
+            call_id: request.call_id.clone(),
+            outcome: request.outcome,
+            occurred_at,
+            transfers_taken: record.transfers_taken(),
+            chain: record.chain(),
+        };
+        self.apply_end(&request, &answer);
+        self.answers.insert(
+            request.event_id.clone(),
+            RecordedEvent::End {
+                request,
+                answer: answer.clone(),
+            },
+        );
+        Ok(Outcome {
+            answer,
+            replayed: false,
+        })
+    }
+
+    fn apply_end(&mut self, request: &EndRequest, answer: &EndAnswer) {
+        let Some(record) = self.calls.get_mut(&request.call_id) else {
+            return;
+        };
+        if record.ended.is_none() {
+            self.open_calls -= 1;
+        }
+        // A second, different end event replaces the first: the newest word wins.
+        record.ended = Some(CallEnd {
+            event_id: request.event_id.clone(),
+            outcome: request.outcome,
+            occurred_at: answer.occurred_at,
+        });
+    }
+
+    /// Marks a callback as done or failed; the answer is the call record after the mark.
+    pub fn mark_callback(
+        &mut self,
+        request: CallbackRequest,
+        received_at: Timestamp,
+    ) -> Result<Outcome<CallRecord>, EngineError> {
+        if let Some(stored) = self.answers.get(&request.event_id) {
+            return match stored {
+                RecordedEvent::Callback {
+                    request: original,
+                    answer,
+                } if *original == request => Ok(Outcome {
                     answer: answer.clone(),
                     replayed: true,
                 }),
@@ -508,32 +712,89 @@ impl Engine {
                 call_id: request.call_id,
             });
         };
-        let occurred_at = request.occurred_at.unwrap_or(received_at);
-        if record.ended.is_none() {
-            self.open_calls -= 1;
-        }
-        // A second, different end event replaces the first: the newest word wins.
-        record.ended = Some(CallEnd {
+        record.callback = Some(CallbackMark {
             event_id: request.event_id.clone(),
-            outcome: request.outcome,
-            occurred_at,
+            status: request.status,
+            note: request.note.clone(),
+            occurred_at: request.occurred_at.unwrap_or(received_at),
         });
-        let answer = EndAnswer {
-            event_id: request.event_id.clone(),
-            call_id: request.call_id.clone(),
-            outcome: request.outcome,
-            occurred_at,
-            transfers_taken: record.hops.iter().filter(|hop| hop.moved).count() as u32,
-            chain: record.chain(),
-        };
+        let answer = record.clone();
         self.answers.insert(
             request.event_id.clone(),
-            StoredAnswer::End(request, answer.clone()),
+            RecordedEvent::Callback {
+                request,
+                answer: answer.clone(),
+            },
         );
         Ok(Outcome {
             answer,
             replayed: false,
         })
+    }
+
+    /// The event most recently recorded under an id (what a durable store persists).
+    pub fn recorded(&self, event_id: &EventId) -> Option<&RecordedEvent> {
+        self.answers.get(event_id)
+    }
+
+    /// Rebuilds state from a recorded event without judging it again: the answer
+    /// stays the one that was given, whatever the rules are now.
+    pub fn replay(&mut self, event: RecordedEvent) {
+        if self.answers.contains_key(event.event_id()) {
+            return;
+        }
+        match &event {
+            RecordedEvent::Transfer { request, answer } => {
+                self.insert_hop(
+                    request,
+                    answer.occurred_at,
+                    answer.verdict,
+                    &answer.findings,
+                );
+            }
+            RecordedEvent::End { request, answer } => self.apply_end(request, answer),
+            RecordedEvent::Callback { request, answer } => {
+                if let Some(record) = self.calls.get_mut(&request.call_id) {
+                    record.callback = answer.callback.clone();
+                }
+            }
+        }
+        self.answers.insert(event.event_id().clone(), event);
+    }
+
+    /// Forgets calls that ended before `cutoff` (and their events); returns their ids.
+    pub fn evict_ended_before(&mut self, cutoff: Timestamp) -> Vec<CallId> {
+        let evicted: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|record| {
+                record
+                    .ended
+                    .as_ref()
+                    .is_some_and(|end| end.occurred_at < cutoff)
+            })
+            .map(|record| record.call_id.clone())
+            .collect();
+        for call_id in &evicted {
+            if let Some(record) = self.calls.remove(call_id) {
+                if let Some(at) = record.last_loop_at {
+                    self.loops_index.remove(&(at, call_id.clone()));
+                }
+                for hop in &record.hops {
+                    self.answers.remove(&hop.event_id);
+                }
+                if let Some(end) = &record.ended {
+                    self.answers.remove(&end.event_id);
+                }
+                if let Some(mark) = &record.callback {
+                    self.answers.remove(&mark.event_id);
+                }
+            }
+        }
+        // Callback marks replaced by newer ones are still in `answers`.
+        self.answers
+            .retain(|_, event| self.calls.contains_key(event.call_id()));
+        evicted
     }
 
     pub fn call(&self, call_id: &str) -> Option<&CallRecord> {
@@ -582,9 +843,9 @@ fn judge(
         findings.push(Finding {
             code,
             severity: match action {
-                Action::Block => "error",
-                Action::Warn => "warning",
-                Action::Allow => "info",
+                Action::Block => FindingSeverity::Error,
+                Action::Warn => FindingSeverity::Warning,
+                Action::Allow => FindingSeverity::Info,
             },
             action,
             message,
@@ -859,5 +1120,93 @@ mod tests {
         assert!(!is_e164("+0123"));
         assert!(!is_e164("+1234567890123456"));
         assert!(!is_e164("+1 415 555"));
+    }
+}
+
+#[cfg(test)]
+mod callback_tests {
+    use super::*;
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_795_000_000 + second).expect("valid time")
+    }
+
+    fn request(event: &str, from: &str, to: &str, number: Option<&str>) -> TransferRequest {
+        TransferRequest {
+            event_id: EventId::parse(event).unwrap(),
+            call_id: CallId::parse("call").unwrap(),
+            from: from.to_owned(),
+            to: to.to_owned(),
+            mode: Some(TransferMode::Warm),
+            intent: None,
+            callback_number: number.map(str::to_owned),
+            agent_id: None,
+            occurred_at: None,
+        }
+    }
+
+    fn end(engine: &mut Engine, outcome: CallOutcome) {
+        let request = EndRequest {
+            event_id: EventId::parse("end").unwrap(),
+            call_id: CallId::parse("call").unwrap(),
+            outcome,
+            occurred_at: None,
+        };
+        engine.end_call(request, at(10)).unwrap();
+    }
+
+    #[test]
+    fn only_a_disconnected_call_with_a_transfer_and_a_number_owes_a_callback() {
+        let rules = Rules::default();
+        let cases = [
+            (CallOutcome::Disconnected, Some("+14155550123"), true),
+            (CallOutcome::Disconnected, None, false),
+            (CallOutcome::Resolved, Some("+14155550123"), false),
+            (CallOutcome::Abandoned, Some("+14155550123"), false),
+        ];
+        for (outcome, number, owed) in cases {
+            let mut engine = Engine::new();
+            engine
+                .transfer(&rules, request("t", "a", "b", number), at(0))
+                .unwrap();
+            end(&mut engine, outcome);
+            assert_eq!(
+                engine.call("call").unwrap().callback_owed(),
+                owed,
+                "{outcome:?} {number:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn replaying_recorded_events_rebuilds_the_same_state() {
+        let rules = Rules::default();
+        let mut live = Engine::new();
+        let mut events = Vec::new();
+        for (index, (from, to)) in [("a", "b"), ("b", "a"), ("a", "c")].into_iter().enumerate() {
+            let transfer = request(&format!("t{index}"), from, to, Some("+14155550123"));
+            let event_id = transfer.event_id.clone();
+            live.transfer(&rules, transfer, at(index as i64)).unwrap();
+            events.push(live.recorded(&event_id).unwrap().clone());
+        }
+        end(&mut live, CallOutcome::Disconnected);
+        events.push(
+            live.recorded(&EventId::parse("end").unwrap())
+                .unwrap()
+                .clone(),
+        );
+        let mut rebuilt = Engine::new();
+        for event in events {
+            rebuilt.replay(event);
+        }
+        assert_eq!(rebuilt.call("call"), live.call("call"));
+        assert_eq!(rebuilt.active_calls(), live.active_calls());
+        assert_eq!(rebuilt.loops(None, 10).len(), live.loops(None, 10).len());
+        assert_eq!(
+            rebuilt.evict_ended_before(at(11)),
+            vec![CallId::parse("call").unwrap()]
+        );
+        assert!(rebuilt.call("call").is_none());
+        assert!(rebuilt.recorded(&EventId::parse("t0").unwrap()).is_none());
     }
 }

@@ -14,15 +14,15 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::metrics::RequestOutcome;
 use super::signature::{
     SignatureHeaders, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
 };
 use super::store::StoreError;
+use super::{AppState, LiveUpdate};
 use crate::core::engine::{
-    CallId, CallOutcome, CallRecord, EndAnswer, EndRequest, EngineError, EventId, InputError,
-    TransferAnswer, TransferRequest, parse_department_name,
+    CallId, CallOutcome, CallRecord, CallbackRequest, CallbackStatus, EndAnswer, EndRequest,
+    EngineError, EventId, InputError, TransferAnswer, TransferRequest, parse_department_name,
 };
 use crate::core::rules::{RuntimeCode, TransferMode};
 
@@ -274,8 +274,15 @@ async fn transfer(
     let rules = state.rules.load_full();
     let outcome = state
         .store
-        .record_transfer(&rules, request, (state.clock)())
+        .record_transfer(rules, request, (state.clock)())
         .await?;
+    if !outcome.replayed {
+        state.publish(LiveUpdate {
+            kind: "transfer",
+            call_id: outcome.answer.call_id.as_str().to_owned(),
+            verdict: Some(outcome.answer.verdict),
+        });
+    }
     Ok((outcome.answer, outcome.replayed))
 }
 
@@ -355,6 +362,13 @@ async fn end_call(
         occurred_at: timestamp(raw.occurred_at, "occurred_at")?,
     };
     let outcome = state.store.end_call(request, (state.clock)()).await?;
+    if !outcome.replayed {
+        state.publish(LiveUpdate {
+            kind: "end",
+            call_id: outcome.answer.call_id.as_str().to_owned(),
+            verdict: None,
+        });
+    }
     Ok((outcome.answer, outcome.replayed))
 }
 
@@ -660,6 +674,93 @@ fn transfer_request(raw: TransferBody, headers: &HeaderMap) -> Result<TransferRe
         agent_id: optional_id(raw.agent_id, "agent_id")?,
         occurred_at: timestamp(raw.occurred_at, "occurred_at")?,
     })
+}
+
+/// A callback mark.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CallbackBody {
+    /// Redelivery key; defaults to the `webhook-id` header.
+    pub event_id: Option<String>,
+    /// `done` (the customer was called back) or `failed` (tried, not reached).
+    #[schema(example = "done")]
+    pub status: Option<String>,
+    /// Free text for the record, at most 1000 characters.
+    pub note: Option<String>,
+    /// RFC 3339; defaults to the time of receipt.
+    #[schema(format = DateTime)]
+    pub occurred_at: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/calls/{call_id}/callback",
+    tag = "calls",
+    params(("call_id" = String, Path, description = "The call's chain key")),
+    request_body(content = CallbackBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The call after the mark", body = CallRecord),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No such call", body = ErrorBody),
+        (status = 409, description = "Same event_id with a different body", body = ErrorBody),
+        (status = 422, description = "Missing field or invalid value", body = ErrorBody),
+    )
+)]
+pub async fn post_callback(
+    State(state): State<Arc<AppState>>,
+    Path(call_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<CallRecord>, ApiError> {
+    let bytes = read_verified_body(&state, &headers, body).await?;
+    let raw: CallbackBody = parse_json(&bytes)?;
+    let call_id = CallId::parse(&call_id).map_err(ApiError::invalid)?;
+    let event_id = event_id(raw.event_id, &headers)?;
+    let status = match raw
+        .status
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("done") => CallbackStatus::Done,
+        Some("failed") => CallbackStatus::Failed,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-value",
+                format!("status `{other}` is not one of `done`, `failed`"),
+            )
+            .with_field("status"));
+        }
+        None => return Err(ApiError::missing("status", ": `done` or `failed`")),
+    };
+    if raw
+        .note
+        .as_ref()
+        .is_some_and(|note| note.chars().count() > 1000)
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-value",
+            "note is longer than 1000 characters",
+        )
+        .with_field("note"));
+    }
+    let request = CallbackRequest {
+        event_id,
+        call_id,
+        status,
+        note: raw.note,
+        occurred_at: timestamp(raw.occurred_at, "occurred_at")?,
+    };
+    let outcome = state.store.mark_callback(request, (state.clock)()).await?;
+    if !outcome.replayed {
+        state.publish(LiveUpdate {
+            kind: "callback",
+            call_id: outcome.answer.call_id.as_str().to_owned(),
+            verdict: None,
+        });
+    }
+    Ok(Json(outcome.answer))
 }
 
 pub async fn healthz() -> &'static str {

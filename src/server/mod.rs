@@ -47,6 +47,18 @@ pub struct AppState {
     /// The time of receipt; a function so tests can fix it.
     pub clock: fn() -> Timestamp,
     pub max_body_bytes: usize,
+    /// New events, for live views (server-sent events). Lagging receivers lose updates.
+    pub live: tokio::sync::broadcast::Sender<LiveUpdate>,
+}
+
+/// A new event, as announced to live views.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveUpdate {
+    /// `transfer`, `end` or `callback`.
+    pub kind: &'static str,
+    pub call_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<crate::core::engine::Verdict>,
 }
 
 /// What `/readyz` says about the rules.
@@ -79,12 +91,18 @@ impl AppState {
             verifier: None,
             clock: Timestamp::now,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            live: tokio::sync::broadcast::channel(1024).0,
         }
     }
 
     pub fn with_verifier(mut self, verifier: Option<WebhookVerifier>) -> Self {
         self.verifier = verifier;
         self
+    }
+
+    /// Announces an event to live views; nobody listening is fine.
+    pub fn publish(&self, update: LiveUpdate) {
+        let _ = self.live.send(update);
     }
 
     pub fn rules_status(&self) -> RulesStatus {
@@ -132,6 +150,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/transfers", post(api::post_transfer))
         .route("/v1/calls/{call_id}/end", post(api::post_call_end))
+        .route("/v1/calls/{call_id}/callback", post(api::post_callback))
         .route("/v1/calls/{call_id}", get(api::get_call))
         .route("/v1/loops", get(api::get_loops))
         .route("/metrics", get(api::metrics))

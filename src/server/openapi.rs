@@ -12,6 +12,7 @@ use utoipa::OpenApi;
     paths(
         super::api::post_transfer,
         super::api::post_call_end,
+        super::api::post_callback,
         super::api::get_call,
         super::api::get_loops,
         super::api::readyz,
@@ -21,6 +22,7 @@ use utoipa::OpenApi;
         super::api::ErrorDetail,
         super::api::TransferBody,
         super::api::EndBody,
+        super::api::CallbackBody,
         super::api::LoopSummary,
         super::api::LoopsResponse,
         super::api::ReadyBody,

@@ -4,13 +4,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
 use crate::core::engine::{
-    CallRecord, EndAnswer, EndRequest, Engine, EngineError, Outcome, TransferAnswer,
-    TransferRequest,
+    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome,
+    TransferAnswer, TransferRequest,
 };
 use crate::core::rules::Rules;
 
@@ -28,24 +28,47 @@ pub enum StoreError {
 /// Call state behind the webhook. Implementations must answer a redelivered event
 /// with the stored answer and must not return an answer they have not kept.
 pub trait CallStore: Send + Sync + 'static {
-    fn record_transfer<'a>(
-        &'a self,
-        rules: &'a Rules,
+    fn record_transfer(
+        &self,
+        rules: Arc<Rules>,
         request: TransferRequest,
         received_at: Timestamp,
-    ) -> StoreFuture<'a, Outcome<TransferAnswer>>;
+    ) -> StoreFuture<'_, Outcome<TransferAnswer>>;
 
-    fn end_call<'a>(
-        &'a self,
+    fn end_call(
+        &self,
         request: EndRequest,
         received_at: Timestamp,
-    ) -> StoreFuture<'a, Outcome<EndAnswer>>;
+    ) -> StoreFuture<'_, Outcome<EndAnswer>>;
 
-    fn call(&self, call_id: &str) -> Option<CallRecord>;
+    fn mark_callback(
+        &self,
+        request: CallbackRequest,
+        received_at: Timestamp,
+    ) -> StoreFuture<'_, Outcome<CallRecord>>;
 
-    fn loops(&self, since: Option<Timestamp>, limit: usize) -> Vec<CallRecord>;
+    /// Runs `read` with the engine's state; `read` must be quick (it holds a lock).
+    fn read(&self, read: &mut dyn FnMut(&Engine));
 
-    fn active_calls(&self) -> usize;
+    fn call(&self, call_id: &str) -> Option<CallRecord> {
+        let mut found = None;
+        self.read(&mut |engine| found = engine.call(call_id).cloned());
+        found
+    }
+
+    fn loops(&self, since: Option<Timestamp>, limit: usize) -> Vec<CallRecord> {
+        let mut calls = Vec::new();
+        self.read(&mut |engine| {
+            calls = engine.loops(since, limit).into_iter().cloned().collect();
+        });
+        calls
+    }
+
+    fn active_calls(&self) -> usize {
+        let mut count = 0;
+        self.read(&mut |engine| count = engine.active_calls());
+        count
+    }
 }
 
 /// Keeps the engine in memory. Nothing survives a restart.
@@ -62,33 +85,37 @@ impl MemoryStore {
     }
 
     fn engine(&self) -> std::sync::MutexGuard<'_, Engine> {
-        // A panic while holding the lock would be a bug in the engine; the state it
-        // left is still the best we have, so keep serving it.
-        self.engine
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock_engine(&self.engine)
     }
 }
 
+/// Locks an engine. A panic while holding the lock would be a bug in the engine;
+/// the state it left is still the best we have, so keep serving it.
+pub fn lock_engine(engine: &Mutex<Engine>) -> std::sync::MutexGuard<'_, Engine> {
+    engine
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl CallStore for MemoryStore {
-    fn record_transfer<'a>(
-        &'a self,
-        rules: &'a Rules,
+    fn record_transfer(
+        &self,
+        rules: Arc<Rules>,
         request: TransferRequest,
         received_at: Timestamp,
-    ) -> StoreFuture<'a, Outcome<TransferAnswer>> {
+    ) -> StoreFuture<'_, Outcome<TransferAnswer>> {
         let result = self
             .engine()
-            .transfer(rules, request, received_at)
+            .transfer(&rules, request, received_at)
             .map_err(StoreError::from);
         Box::pin(std::future::ready(result))
     }
 
-    fn end_call<'a>(
-        &'a self,
+    fn end_call(
+        &self,
         request: EndRequest,
         received_at: Timestamp,
-    ) -> StoreFuture<'a, Outcome<EndAnswer>> {
+    ) -> StoreFuture<'_, Outcome<EndAnswer>> {
         let result = self
             .engine()
             .end_call(request, received_at)
@@ -96,19 +123,19 @@ impl CallStore for MemoryStore {
         Box::pin(std::future::ready(result))
     }
 
-    fn call(&self, call_id: &str) -> Option<CallRecord> {
-        self.engine().call(call_id).cloned()
+    fn mark_callback(
+        &self,
+        request: CallbackRequest,
+        received_at: Timestamp,
+    ) -> StoreFuture<'_, Outcome<CallRecord>> {
+        let result = self
+            .engine()
+            .mark_callback(request, received_at)
+            .map_err(StoreError::from);
+        Box::pin(std::future::ready(result))
     }
 
-    fn loops(&self, since: Option<Timestamp>, limit: usize) -> Vec<CallRecord> {
-        self.engine()
-            .loops(since, limit)
-            .into_iter()
-            .cloned()
-            .collect()
-    }
-
-    fn active_calls(&self) -> usize {
-        self.engine().active_calls()
+    fn read(&self, read: &mut dyn FnMut(&Engine)) {
+        read(&self.engine());
     }
 }

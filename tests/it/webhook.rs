@@ -660,3 +660,49 @@ fn the_committed_openapi_document_is_current() {
         "docs/openapi.json is stale; regenerate it with `UPDATE_EXPECT=1 cargo test --test it openapi`"
     );
 }
+
+#[tokio::test]
+async fn a_dropped_transfer_owes_a_callback_until_it_is_marked_done() {
+    let server = TestServer::start(carrier_rules()).await;
+    server
+        .post(
+            "/v1/transfers",
+            &transfer("cb-t", "call-cb", "customer_service", "billing"),
+        )
+        .await;
+    server
+        .post(
+            "/v1/calls/call-cb/end",
+            &json!({"event_id": "cb-end", "outcome": "disconnected"}),
+        )
+        .await;
+    let (_, call) = server.get("/v1/calls/call-cb").await;
+    assert!(call["callback"].is_null());
+
+    let failed = json!({"event_id": "cb-1", "status": "failed", "note": "voicemail"});
+    let (status, call) = server.post("/v1/calls/call-cb/callback", &failed).await;
+    assert_eq!(status, 200, "{call}");
+    assert_eq!(call["callback"]["status"], "failed");
+    let (status, again) = server.post("/v1/calls/call-cb/callback", &failed).await;
+    assert_eq!(
+        (status, &again),
+        (200, &call),
+        "a redelivered mark changes nothing"
+    );
+
+    let done = json!({"event_id": "cb-2", "status": "done"});
+    let (status, call) = server.post("/v1/calls/call-cb/callback", &done).await;
+    assert_eq!(status, 200);
+    assert_eq!(call["callback"]["status"], "done");
+    let (status, error) = server
+        .post(
+            "/v1/calls/call-cb/callback",
+            &json!({"event_id": "cb-3", "status": "maybe"}),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["field"].as_str()),
+        (422, Some("status"))
+    );
+    server.stop().await;
+}
