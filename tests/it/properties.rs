@@ -161,11 +161,12 @@ fn config() -> impl Strategy<Value = Config> {
 /// All-pairs shortest distances in edges (Floyd–Warshall); `dist[i][i] = Some(0)`.
 fn all_pairs_distances(size: usize, edge: impl Fn(usize, usize) -> bool) -> Vec<Vec<Option<u32>>> {
     let mut distance = vec![vec![None; size]; size];
-    for from in 0..size {
-        distance[from][from] = Some(0);
-        for to in 0..size {
-            if from != to && edge(from, to) {
-                distance[from][to] = Some(1);
+    for (from, row) in distance.iter_mut().enumerate() {
+        for (to, cell) in row.iter_mut().enumerate() {
+            if from == to {
+                *cell = Some(0);
+            } else if edge(from, to) {
+                *cell = Some(1);
             }
         }
     }
@@ -437,8 +438,8 @@ proptest! {
         let mut expected = BTreeMap::new();
         for intent in 0..INTENT_COUNT {
             let to_owner = distance_to_owner(&config, intent);
-            for department in 0..config.size() {
-                if let Some(hops) = to_owner[department]
+            for (department, &distance) in to_owner.iter().enumerate() {
+                if let Some(hops) = distance
                     && config.entry[department]
                     && hops > config.max_hops
                 {
@@ -536,11 +537,11 @@ proptest! {
         for intent in 0..INTENT_COUNT {
             let to_owner = distance_to_owner(&config, intent);
             let owners = config.owners(intent);
-            for department in 0..config.size() {
+            for (department, &shortest) in to_owner.iter().enumerate() {
                 let index = rules.department(&format!("d{department}"));
                 prop_assert!(index.is_some());
                 let route = rules.route(index.unwrap_or_default(), &format!("i{intent}"));
-                match (route, to_owner[department]) {
+                match (route, shortest) {
                     (Route::NoOwner, _) => prop_assert!(owners.is_empty()),
                     (Route::NoPath, distance) => {
                         prop_assert!(!owners.is_empty());
