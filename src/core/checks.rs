@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::codes::LintCode;
 use super::diagnostic::{Diagnostic, Span};
-use super::graph::{cyclic_components, distances_from, reachable_from, shortest_cycle_through};
+use super::graph::{cyclic_components, reachable_from, shortest_cycle_through};
 use super::rules::model::did_you_mean;
 use super::rules::{Rules, TransferMode};
 
@@ -460,90 +460,59 @@ impl<'a> Context<'a> {
             .collect();
         intents.sort_unstable();
 
-        let department_count = rules.departments.len();
-        let mut stamp = vec![0_u32; department_count];
-        let mut local_of = vec![0_usize; department_count];
+        let mut scratch = IntentScratch::new(rules.departments.len());
         let mut traps: BTreeMap<Vec<usize>, (Vec<usize>, Vec<&str>)> = BTreeMap::new();
 
-        for (round, intent) in intents.into_iter().enumerate() {
-            let epoch = round as u32 + 1;
-            let mut nodes: Vec<usize> = Vec::new();
-            let mut local = |department: usize| {
-                if stamp[department] != epoch {
-                    stamp[department] = epoch;
-                    local_of[department] = nodes.len();
-                    nodes.push(department);
-                }
-                local_of[department]
-            };
-            let owners: Vec<usize> = rules
-                .owners(intent)
-                .iter()
-                .map(|&owner| local(owner))
-                .collect();
-            let edges: Vec<(usize, usize)> = explicit
-                .get(intent)
-                .into_iter()
-                .flatten()
-                .chain(&wildcard)
-                .map(|&transfer| {
-                    (
-                        local(rules.transfers[transfer].from),
-                        local(rules.transfers[transfer].to),
-                    )
-                })
-                .collect();
-            let node_count = nodes.len();
-            let mut predecessors = vec![Vec::new(); node_count];
-            for &(from, to) in &edges {
-                predecessors[to].push(from);
-            }
-            let (distance, toward) = distances_from(&owners, &predecessors);
+        for intent in intents {
+            let transfers = explicit.get(intent).into_iter().flatten().chain(&wildcard);
+            scratch.load(rules, rules.owners(intent), transfers);
+            scratch.distances_to_owners();
 
-            for (position, &department) in nodes.iter().enumerate() {
-                let Some(hops) = distance[position] else {
-                    continue;
-                };
-                if !rules.departments[department].entry || hops <= rules.policy.max_hops {
+            for position in 0..scratch.nodes.len() {
+                let hops = scratch.distance[position];
+                let department = scratch.nodes[position];
+                if hops == UNREACHED
+                    || hops <= rules.policy.max_hops
+                    || !rules.departments[department].entry
+                {
                     continue;
                 }
-                let mut path = vec![position];
-                while distance[*path.last().unwrap_or(&position)] != Some(0) {
-                    let last = path[path.len() - 1];
-                    path.push(toward[last]);
+                let mut path = vec![department];
+                let mut step = position;
+                while scratch.distance[step] != 0 {
+                    step = scratch.toward[step] as usize;
+                    path.push(scratch.nodes[step]);
                 }
-                let path: Vec<usize> = path.into_iter().map(|step| nodes[step]).collect();
                 findings.push(self.max_hops_finding(intent, &path));
             }
 
-            let mut trapped = vec![Vec::new(); node_count];
-            for &(from, to) in &edges {
-                if distance[from].is_none() && distance[to].is_none() {
-                    trapped[from].push(to);
-                }
-            }
-            for list in &mut trapped {
-                list.sort_by_key(|&node| self.rank[nodes[node]]);
-            }
-            for component in cyclic_components(&trapped) {
-                let mut members: Vec<usize> = component.iter().map(|&node| nodes[node]).collect();
+            // Cycles among departments that cannot reach an owner. Most intents have
+            // none: peeling sources and sinks first keeps the usual case linear and
+            // allocation-free; only a remaining core goes through Tarjan.
+            let Some((core_nodes, successors)) = scratch.trapped_core(|node| self.rank[node])
+            else {
+                continue;
+            };
+            for component in cyclic_components(&successors) {
+                let mut members: Vec<usize> =
+                    component.iter().map(|&node| core_nodes[node]).collect();
                 members.sort_unstable();
                 if let Some((_, trapped_intents)) = traps.get_mut(&members) {
                     trapped_intents.push(intent);
                     continue;
                 }
-                let mut in_component = vec![false; node_count];
+                let mut in_component = vec![false; successors.len()];
                 for &node in &component {
                     in_component[node] = true;
                 }
                 let start = component
                     .iter()
                     .copied()
-                    .min_by_key(|&node| self.rank[nodes[node]]);
+                    .min_by_key(|&node| self.rank[core_nodes[node]]);
                 if let Some(cycle) = start.and_then(|start| {
-                    shortest_cycle_through(start, &trapped, |node| in_component[node])
+                    shortest_cycle_through(start, &successors, |node| in_component[node])
                 }) {
-                    let cycle = cycle.into_iter().map(|node| nodes[node]).collect();
+                    let cycle = cycle.into_iter().map(|node| core_nodes[node]).collect();
                     traps.insert(members, (cycle, vec![intent]));
                 }
             }
@@ -606,5 +575,234 @@ impl<'a> Context<'a> {
         finding.with_help(format!(
             "add a more direct transfer toward `{owner}` for `{intent}`, or raise max_hops"
         ))
+    }
+}
+
+const UNREACHED: u32 = u32::MAX;
+
+/// Buffers reused across intents, so the per-intent pass allocates nothing in the
+/// usual case. Departments touched by an intent's transfers get dense local ids.
+struct IntentScratch {
+    stamp: Vec<u32>,
+    local_of: Vec<u32>,
+    epoch: u32,
+    /// Local id → department.
+    nodes: Vec<usize>,
+    owners: Vec<u32>,
+    edges: Vec<(u32, u32)>,
+    /// Predecessors in compressed form: `incoming[offsets[v]..offsets[v + 1]]`.
+    offsets: Vec<u32>,
+    incoming: Vec<u32>,
+    /// Transfers to the nearest owner, `UNREACHED` when none.
+    distance: Vec<u32>,
+    /// The next department toward the nearest owner.
+    toward: Vec<u32>,
+    queue: Vec<u32>,
+    in_degree: Vec<u32>,
+    out_degree: Vec<u32>,
+}
+
+impl IntentScratch {
+    fn new(department_count: usize) -> Self {
+        Self {
+            stamp: vec![0; department_count],
+            local_of: vec![0; department_count],
+            epoch: 0,
+            nodes: Vec::new(),
+            owners: Vec::new(),
+            edges: Vec::new(),
+            offsets: Vec::new(),
+            incoming: Vec::new(),
+            distance: Vec::new(),
+            toward: Vec::new(),
+            queue: Vec::new(),
+            in_degree: Vec::new(),
+            out_degree: Vec::new(),
+        }
+    }
+
+    fn local(&mut self, department: usize) -> u32 {
+        if self.stamp[department] != self.epoch {
+            self.stamp[department] = self.epoch;
+            self.local_of[department] = self.nodes.len() as u32;
+            self.nodes.push(department);
+        }
+        self.local_of[department]
+    }
+
+    /// Loads the intent's graph: its owners and the transfers that allow it.
+    fn load<'t>(
+        &mut self,
+        rules: &Rules,
+        owners: &[usize],
+        transfers: impl Iterator<Item = &'t usize>,
+    ) {
+        self.epoch += 1;
+        self.nodes.clear();
+        self.owners.clear();
+        self.edges.clear();
+        for &owner in owners {
+            let local = self.local(owner);
+            self.owners.push(local);
+        }
+        for &transfer in transfers {
+            let transfer = &rules.transfers[transfer];
+            let edge = (self.local(transfer.from), self.local(transfer.to));
+            self.edges.push(edge);
+        }
+        let node_count = self.nodes.len();
+        self.offsets.clear();
+        self.offsets.resize(node_count + 1, 0);
+        for &(_, to) in &self.edges {
+            self.offsets[to as usize + 1] += 1;
+        }
+        for node in 0..node_count {
+            self.offsets[node + 1] += self.offsets[node];
+        }
+        self.incoming.clear();
+        self.incoming.resize(self.edges.len(), 0);
+        let mut fill = self.offsets[..node_count].to_vec();
+        for &(from, to) in &self.edges {
+            self.incoming[fill[to as usize] as usize] = from;
+            fill[to as usize] += 1;
+        }
+    }
+
+    /// Breadth-first search backwards from the owners.
+    fn distances_to_owners(&mut self) {
+        let node_count = self.nodes.len();
+        self.distance.clear();
+        self.distance.resize(node_count, UNREACHED);
+        self.toward.clear();
+        self.toward.resize(node_count, 0);
+        self.queue.clear();
+        for &owner in &self.owners {
+            if self.distance[owner as usize] == UNREACHED {
+                self.distance[owner as usize] = 0;
+                self.toward[owner as usize] = owner;
+                self.queue.push(owner);
+            }
+        }
+        let mut head = 0;
+        while head < self.queue.len() {
+            let current = self.queue[head];
+            head += 1;
+            let next_distance = self.distance[current as usize] + 1;
+            let range = self.offsets[current as usize] as usize
+                ..self.offsets[current as usize + 1] as usize;
+            for index in range {
+                let previous = self.incoming[index];
+                if self.distance[previous as usize] == UNREACHED {
+                    self.distance[previous as usize] = next_distance;
+                    self.toward[previous as usize] = current;
+                    self.queue.push(previous);
+                }
+            }
+        }
+    }
+
+    /// The part of the trapped graph (edges between departments that cannot reach
+    /// an owner) that can hold a cycle: repeatedly drop nodes without trapped
+    /// in-edges or out-edges. Returns the remaining departments and their successor
+    /// lists (sorted by `rank`), or `None` when nothing remains.
+    fn trapped_core(
+        &mut self,
+        rank: impl Fn(usize) -> usize,
+    ) -> Option<(Vec<usize>, Vec<Vec<usize>>)> {
+        let node_count = self.nodes.len();
+        let trapped = |edge: &(u32, u32), distance: &[u32]| {
+            distance[edge.0 as usize] == UNREACHED && distance[edge.1 as usize] == UNREACHED
+        };
+        self.in_degree.clear();
+        self.in_degree.resize(node_count, 0);
+        self.out_degree.clear();
+        self.out_degree.resize(node_count, 0);
+        let mut any = false;
+        for edge in &self.edges {
+            if trapped(edge, &self.distance) {
+                self.out_degree[edge.0 as usize] += 1;
+                self.in_degree[edge.1 as usize] += 1;
+                any = true;
+            }
+        }
+        if !any {
+            return None;
+        }
+        // Peel sources and sinks with a work queue (Kahn's algorithm in both
+        // directions), linear in the trapped edges.
+        let trapped_edges: Vec<(u32, u32)> = self
+            .edges
+            .iter()
+            .copied()
+            .filter(|edge| trapped(edge, &self.distance))
+            .collect();
+        let compressed = |key: fn(&(u32, u32)) -> (u32, u32)| {
+            let mut offsets = vec![0_u32; node_count + 1];
+            for edge in &trapped_edges {
+                offsets[key(edge).0 as usize + 1] += 1;
+            }
+            for node in 0..node_count {
+                offsets[node + 1] += offsets[node];
+            }
+            let mut targets = vec![0_u32; trapped_edges.len()];
+            let mut fill = offsets[..node_count].to_vec();
+            for edge in &trapped_edges {
+                let (from, to) = key(edge);
+                targets[fill[from as usize] as usize] = to;
+                fill[from as usize] += 1;
+            }
+            (offsets, targets)
+        };
+        let (forward_offsets, forward) = compressed(|edge| *edge);
+        let (backward_offsets, backward) = compressed(|edge| (edge.1, edge.0));
+        let mut alive = vec![true; node_count];
+        self.queue.clear();
+        for node in 0..node_count {
+            if self.in_degree[node] == 0 || self.out_degree[node] == 0 {
+                alive[node] = false;
+                self.queue.push(node as u32);
+            }
+        }
+        while let Some(node) = self.queue.pop() {
+            let node = node as usize;
+            for index in forward_offsets[node] as usize..forward_offsets[node + 1] as usize {
+                let next = forward[index] as usize;
+                self.in_degree[next] -= 1;
+                if alive[next] && self.in_degree[next] == 0 {
+                    alive[next] = false;
+                    self.queue.push(next as u32);
+                }
+            }
+            for index in backward_offsets[node] as usize..backward_offsets[node + 1] as usize {
+                let previous = backward[index] as usize;
+                self.out_degree[previous] -= 1;
+                if alive[previous] && self.out_degree[previous] == 0 {
+                    alive[previous] = false;
+                    self.queue.push(previous as u32);
+                }
+            }
+        }
+        let mut core_of = vec![usize::MAX; node_count];
+        let mut core_nodes = Vec::new();
+        for node in 0..node_count {
+            if alive[node] {
+                core_of[node] = core_nodes.len();
+                core_nodes.push(self.nodes[node]);
+            }
+        }
+        if core_nodes.is_empty() {
+            return None;
+        }
+        let mut successors = vec![Vec::new(); core_nodes.len()];
+        for edge in &self.edges {
+            let (from, to) = (edge.0 as usize, edge.1 as usize);
+            if trapped(edge, &self.distance) && alive[from] && alive[to] {
+                successors[core_of[from]].push(core_of[to]);
+            }
+        }
+        for list in &mut successors {
+            list.sort_by_key(|&node| rank(core_nodes[node]));
+        }
+        Some((core_nodes, successors))
     }
 }
