@@ -755,26 +755,28 @@ impl IntentScratch {
         };
         let (forward_offsets, forward) = compressed(|edge| *edge);
         let (backward_offsets, backward) = compressed(|edge| (edge.1, edge.0));
-        let mut alive = vec![true; node_count];
+        let mut alive: Vec<bool> = (0..node_count)
+            .map(|node| self.in_degree[node] > 0 && self.out_degree[node] > 0)
+            .collect();
         self.queue.clear();
-        for node in 0..node_count {
-            if self.in_degree[node] == 0 || self.out_degree[node] == 0 {
-                alive[node] = false;
-                self.queue.push(node as u32);
-            }
-        }
+        self.queue
+            .extend((0..node_count as u32).filter(|&node| !alive[node as usize]));
         while let Some(node) = self.queue.pop() {
             let node = node as usize;
-            for index in forward_offsets[node] as usize..forward_offsets[node + 1] as usize {
-                let next = forward[index] as usize;
+            let successors =
+                &forward[forward_offsets[node] as usize..forward_offsets[node + 1] as usize];
+            for &next in successors {
+                let next = next as usize;
                 self.in_degree[next] -= 1;
                 if alive[next] && self.in_degree[next] == 0 {
                     alive[next] = false;
                     self.queue.push(next as u32);
                 }
             }
-            for index in backward_offsets[node] as usize..backward_offsets[node + 1] as usize {
-                let previous = backward[index] as usize;
+            let predecessors =
+                &backward[backward_offsets[node] as usize..backward_offsets[node + 1] as usize];
+            for &previous in predecessors {
+                let previous = previous as usize;
                 self.out_degree[previous] -= 1;
                 if alive[previous] && self.out_degree[previous] == 0 {
                     alive[previous] = false;
