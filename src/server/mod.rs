@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod reload;
 pub mod signature;
+pub mod sqlite_store;
 pub mod store;
 
 use std::future::Future;
@@ -30,6 +31,7 @@ use utoipa::ToSchema;
 use crate::core::rules::Rules;
 use metrics::Metrics;
 use signature::{WebhookSecret, WebhookVerifier};
+use sqlite_store::{SqliteStore, StoreConfig};
 use store::{CallStore, MemoryStore};
 
 /// Default limit of a webhook body.
@@ -93,6 +95,13 @@ impl AppState {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             live: tokio::sync::broadcast::channel(1024).0,
         }
+    }
+
+    /// Uses a registry created earlier (so the store can share it).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        metrics.rules_last_reload_success.set(1);
+        self.metrics = metrics;
+        self
     }
 
     pub fn with_verifier(mut self, verifier: Option<WebhookVerifier>) -> Self {
@@ -234,6 +243,35 @@ pub struct ServeArgs {
     pub watch_rules: bool,
     #[arg(long, env = "LOOPGUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    // Storage
+    /// Directory of the durable store (created if missing; one instance at a time).
+    #[arg(long, env = "LOOPGUARD_DATA_DIR", default_value = "loopguard-data")]
+    pub data_dir: PathBuf,
+    /// Keep call state in memory only: nothing survives a restart (for trials and benchmarks).
+    #[arg(long, env = "LOOPGUARD_IN_MEMORY")]
+    pub in_memory: bool,
+    /// Ended calls older than this are pruned from disk and memory ("7d", "36h").
+    #[arg(long, env = "LOOPGUARD_RETENTION", default_value = "7d", value_parser = parse_retention)]
+    pub retention: jiff::SignedDuration,
+    /// Cap on the database size in bytes; past it the webhook answers 503.
+    #[arg(long, env = "LOOPGUARD_MAX_DATABASE_BYTES")]
+    pub max_database_bytes: Option<u64>,
+    /// Requests that may wait for the store's writer before the webhook answers 503.
+    #[arg(long, env = "LOOPGUARD_STORE_QUEUE", default_value_t = 10_000)]
+    pub store_queue: usize,
+}
+
+fn parse_retention(text: &str) -> Result<jiff::SignedDuration, String> {
+    let span: jiff::Span = text
+        .parse()
+        .map_err(|error| format!("`{text}` is not a duration such as 7d or 36h: {error}"))?;
+    let duration = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|error| format!("`{text}`: {error}"))?;
+    if duration < jiff::SignedDuration::from_secs(60) {
+        return Err(format!("retention `{text}` is shorter than a minute"));
+    }
+    Ok(duration)
 }
 
 /// `loopguard serve`: exit code 0 after a clean shutdown, 2 on bad configuration
@@ -316,12 +354,32 @@ async fn run(args: ServeArgs, verifier: Option<WebhookVerifier>) -> Result<u8, S
             );
         }
     }
-    let mut state = AppState::new(
-        rules,
-        args.rules.display().to_string(),
-        Arc::new(MemoryStore::new()),
-    )
-    .with_verifier(verifier);
+    let metrics = Metrics::new();
+    let store: Arc<dyn CallStore> = if args.in_memory {
+        tracing::warn!("--in-memory: call state will not survive a restart");
+        Arc::new(MemoryStore::new())
+    } else {
+        let config = StoreConfig {
+            retention: args.retention,
+            queue_capacity: args.store_queue.max(1),
+            max_database_bytes: args.max_database_bytes,
+            ..StoreConfig::new(&args.data_dir)
+        };
+        let (store, report) =
+            SqliteStore::open(config, metrics.clone()).map_err(|error| error.to_string())?;
+        tracing::info!(
+            data_dir = %args.data_dir.display(),
+            events = report.events_loaded,
+            calls = report.calls_loaded,
+            open_calls = report.open_calls,
+            elapsed_ms = report.elapsed.as_millis() as u64,
+            "store opened"
+        );
+        Arc::new(store)
+    };
+    let mut state = AppState::new(rules, args.rules.display().to_string(), store)
+        .with_metrics(metrics)
+        .with_verifier(verifier);
     state.max_body_bytes = args.max_body_bytes;
     let state = Arc::new(state);
     let listener = tokio::net::TcpListener::bind(args.listen)

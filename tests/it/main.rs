@@ -4,6 +4,7 @@
 //! fixtures live in `tests/fixtures/`.
 
 mod architecture;
+mod crash;
 mod hot_potato;
 mod lint_cli;
 mod lint_fixtures;
@@ -12,5 +13,6 @@ mod robustness;
 mod sarif;
 mod serve_binary;
 mod snapshots;
+mod store;
 mod support;
 mod webhook;

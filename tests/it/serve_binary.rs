@@ -1,115 +1,14 @@
 //! `loopguard serve` as a user runs it: the real binary, real signals, real files.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use crate::support::repo_root;
+use crate::support::{BinaryServer as Server, repo_root};
 
 fn copy_rules(into: &Path) {
     for entry in std::fs::read_dir(repo_root().join("routing-rules")).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), into.join(entry.file_name())).unwrap();
-    }
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(rules: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_loopguard"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--rules"])
-            .arg(rules)
-            .args(extra)
-            .env("LOOPGUARD_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("loopguard starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("first line");
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Server { child, base }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    fn get(&self, path: &str) -> String {
-        let url = format!("{}{path}", self.base);
-        reqwest::blocking_get(&url)
-    }
-
-    /// Polls `path` until `predicate` holds, for at most 10 s.
-    fn wait_for(&self, path: &str, predicate: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let body = self.get(path);
-            if predicate(&body) {
-                return body;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting on {path}; last body:\n{body}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn wait_exit(mut self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "server did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A tiny blocking GET so these tests need no runtime.
-mod reqwest {
-    pub fn blocking_get(url: &str) -> String {
-        let address = url.trim_start_matches("http://");
-        let (host, path) = address
-            .split_once('/')
-            .map(|(host, path)| (host, format!("/{path}")))
-            .unwrap_or((address, "/".to_owned()));
-        use std::io::{Read, Write};
-        let Ok(mut stream) = std::net::TcpStream::connect(host) else {
-            return String::new();
-        };
-        let _ = write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-        );
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        response
     }
 }
 
@@ -122,7 +21,7 @@ fn serve_refuses_to_start_on_rules_with_errors_and_prints_them() {
     )
     .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_loopguard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--rules"])
+        .args(["serve", "--in-memory", "--listen", "127.0.0.1:0", "--rules"])
         .arg(directory.path())
         .output()
         .unwrap();
@@ -136,7 +35,7 @@ fn serve_refuses_to_start_on_rules_with_errors_and_prints_them() {
 #[test]
 fn serve_refuses_a_public_address_without_a_secret_unless_insecure() {
     let output = Command::new(env!("CARGO_BIN_EXE_loopguard"))
-        .args(["serve", "--listen", "0.0.0.0:0", "--rules"])
+        .args(["serve", "--in-memory", "--listen", "0.0.0.0:0", "--rules"])
         .arg(repo_root().join("routing-rules"))
         .output()
         .unwrap();
@@ -146,7 +45,7 @@ fn serve_refuses_a_public_address_without_a_secret_unless_insecure() {
     assert!(stderr.contains("--insecure"), "{stderr}");
 
     let output = Command::new(env!("CARGO_BIN_EXE_loopguard"))
-        .args(["serve", "--webhook-secret", "whsec_c2hvcnQ="])
+        .args(["serve", "--in-memory", "--webhook-secret", "whsec_c2hvcnQ="])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));

@@ -172,3 +172,146 @@ pub fn codes(answer: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The real `loopguard serve` binary on port 0, killed when dropped.
+pub struct BinaryServer {
+    child: std::process::Child,
+    pub base: String,
+    _data: Option<tempfile::TempDir>,
+}
+
+impl BinaryServer {
+    /// Starts with a fresh temporary data directory.
+    pub fn start(rules: &Path, extra: &[&str]) -> Self {
+        let data = tempfile::tempdir().expect("temporary data directory");
+        let mut server = Self::start_with_data(rules, data.path(), extra);
+        server._data = Some(data);
+        server
+    }
+
+    /// Starts on an existing data directory (to restart after a crash).
+    pub fn start_with_data(rules: &Path, data_dir: &Path, extra: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loopguard"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--rules"])
+            .arg(rules)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("LOOPGUARD_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("loopguard starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("first line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            base,
+            _data: None,
+        }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// The body of a GET (empty when the server cannot be reached).
+    pub fn get(&self, path: &str) -> String {
+        http(&self.base, "GET", path, None)
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+
+    /// Polls `path` until `predicate` holds, for at most 10 s.
+    pub fn wait_for(&self, path: &str, predicate: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let body = self.get(path);
+            if predicate(&body) {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting on {path}; last body:\n{body}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for the process to exit and returns its exit code (-1 for a signal).
+    pub fn wait_exit(mut self) -> i32 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(std::time::Instant::now() < deadline, "server did not exit");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, and wait until the process is gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for BinaryServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal blocking HTTP/1.1 request with `Connection: close`; returns the
+/// status and the body, or the I/O error (connection refused, reset by a crash).
+pub fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    json_body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let body = json_body.unwrap_or("");
+    let headers = if json_body.is_some() {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    } else {
+        String::new()
+    };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{headers}\r\n{body}"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no status line"))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
