@@ -143,3 +143,54 @@ fn a_database_from_a_newer_loopguard_is_refused() {
     );
     assert!(error.to_string().contains("newer loopguard"), "{error}");
 }
+
+fn transfer_request(event: &str, call: &str, occurred_at: jiff::Timestamp) -> loopguard::core::engine::TransferRequest {
+    use loopguard::core::engine::{CallId, EventId, TransferRequest};
+    TransferRequest {
+        event_id: EventId::parse(event).unwrap(),
+        call_id: CallId::parse(call).unwrap(),
+        from: "customer_service".to_owned(),
+        to: "billing".to_owned(),
+        mode: Some(loopguard::core::rules::TransferMode::Warm),
+        intent: None,
+        callback_number: Some("+14155550123".to_owned()),
+        agent_id: None,
+        occurred_at: Some(occurred_at),
+    }
+}
+
+#[tokio::test]
+async fn ended_calls_past_retention_are_pruned_from_disk_and_memory_and_open_calls_stay() {
+    use loopguard::core::engine::{CallId, CallOutcome, EndRequest, EventId};
+    use loopguard::server::store::CallStore;
+    let data = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        retention: jiff::SignedDuration::from_hours(1),
+        prune_interval: std::time::Duration::ZERO,
+        ..StoreConfig::new(data.path())
+    };
+    let (store, _) = SqliteStore::open(config.clone(), Metrics::new()).unwrap();
+    let rules = std::sync::Arc::new(crate::support::carrier_rules());
+    let now = jiff::Timestamp::now();
+    let old = now - jiff::SignedDuration::from_hours(3);
+    store.record_transfer(rules.clone(), transfer_request("old-1", "old", old), now).await.unwrap();
+    let end = EndRequest {
+        event_id: EventId::parse("old-end").unwrap(),
+        call_id: CallId::parse("old").unwrap(),
+        outcome: CallOutcome::Resolved,
+        occurred_at: Some(old),
+    };
+    store.end_call(end, now).await.unwrap();
+    store.record_transfer(rules.clone(), transfer_request("open-1", "open", old), now).await.unwrap();
+    // Pruning runs when the writer is idle; poll with a deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.call("old").is_some() {
+        assert!(std::time::Instant::now() < deadline, "the old call was never pruned");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(store.call("open").is_some(), "open calls are never pruned");
+    drop(store);
+    let (reopened, report) = SqliteStore::open(config, Metrics::new()).unwrap();
+    assert_eq!((report.calls_loaded, report.open_calls), (1, 1));
+    assert!(reopened.call("old").is_none(), "pruned from disk too");
+}
