@@ -124,6 +124,19 @@ fn engine_benches(criterion: &mut Criterion) {
     group.bench_function("evaluate_ping_pong_10_hops", |bencher| {
         bencher.iter(|| black_box(engine.evaluate(&rules, black_box(&ping_pong), now)))
     });
+    // The same bounce, broken down: without an intent (only the ping-pong finding,
+    // suggestion from the escalation desk, no route search), and with the intent
+    // the desk owns (one route search for the suggestion, no rule findings).
+    let mut bounce_without_intent = ping_pong.clone();
+    bounce_without_intent.intent = None;
+    group.bench_function("evaluate_ping_pong_no_intent_10_hops", |bencher| {
+        bencher.iter(|| black_box(engine.evaluate(&rules, black_box(&bounce_without_intent), now)))
+    });
+    let mut bounce_owned_intent = ping_pong.clone();
+    bounce_owned_intent.intent = Some("complaint_escalation".to_owned());
+    group.bench_function("evaluate_ping_pong_owned_intent_10_hops", |bencher| {
+        bencher.iter(|| black_box(engine.evaluate(&rules, black_box(&bounce_owned_intent), now)))
+    });
     let fresh = request(
         "fresh",
         "fresh-call",
