@@ -12,6 +12,7 @@
 //! - an `event_id` is answered once: a redelivery gets the stored answer and changes
 //!   nothing, the same id with a different body is a conflict.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
@@ -866,6 +867,12 @@ fn judge(
         path.push((hop.to.as_str(), hop.occurred_at));
         taken += 1;
     }
+    // The platform may report a transfer from somewhere we did not see the call go
+    // (a move it made without asking, or a blocked transfer it carried out anyway).
+    // We then know where the call is, but not when it left the department before.
+    let moved_unseen = path
+        .last()
+        .is_some_and(|(department, _)| *department != request.from);
     if path
         .last()
         .is_none_or(|(department, _)| *department != request.from)
@@ -873,12 +880,14 @@ fn judge(
         path.push((request.from.as_str(), occurred_at));
     }
 
-    // A return to a department the call left within the bounce window.
+    // A return to a department the call left within the bounce window. A return to
+    // the department it left unseen is not judged: its departure time is unknown.
     let window = jiff::SignedDuration::from_millis(policy.bounce_window_ms);
     let last = path.len() - 1;
     if let Some(position) = path[..last]
         .iter()
         .rposition(|(department, _)| *department == request.to)
+        .filter(|&position| !(moved_unseen && position + 1 == last))
     {
         let left_at = path[position + 1].1;
         let since_left = occurred_at.duration_since(left_at);
@@ -926,6 +935,9 @@ fn judge(
 
     let from_index = rules.department(&request.from);
     let to_index = rules.department(&request.to);
+    // The route from where the call is to the intent's owner: computed at most once,
+    // and only when a finding needs it.
+    let from_route: OnceCell<Route> = OnceCell::new();
     for (name, index) in [(&request.from, from_index), (&request.to, to_index)] {
         if index.is_none() {
             push(
@@ -961,7 +973,7 @@ fn judge(
             }
         }
         if let Some(intent) = intent
-            && let Some(message) = wrong_department(rules, from, to, intent)
+            && let Some(message) = wrong_department(rules, from, to, intent, &from_route)
         {
             push(RuntimeCode::WrongDepartment, message);
         }
@@ -998,7 +1010,7 @@ fn judge(
         .iter()
         .any(|finding| is_loop_code(finding.code) || finding.code == RuntimeCode::WrongDepartment);
     let suggestion = needs_suggestion
-        .then(|| suggest(rules, from_index, request))
+        .then(|| suggest(rules, from_index, request, &from_route))
         .flatten();
     Judgement {
         verdict,
@@ -1017,14 +1029,20 @@ fn describe_minutes(minutes: i64) -> String {
 }
 
 /// The target neither handles the intent nor brings the call closer to its owner.
-fn wrong_department(rules: &Rules, from: usize, to: usize, intent: &str) -> Option<String> {
+fn wrong_department(
+    rules: &Rules,
+    from: usize,
+    to: usize,
+    intent: &str,
+    from_route: &OnceCell<Route>,
+) -> Option<String> {
     let owners = rules.owners(intent);
     if owners.is_empty() || owners.contains(&to) {
         return None;
     }
-    let from_route = rules.route(from, intent);
+    let from_route = from_route.get_or_init(|| rules.route(from, intent));
     let to_route = rules.route(to, intent);
-    let closer = match (&from_route, &to_route) {
+    let closer = match (from_route, &to_route) {
         (Route::Found(from_path), Route::Found(to_path)) => to_path.len() < from_path.len(),
         (_, Route::Found(_)) => true,
         _ => false,
@@ -1036,7 +1054,7 @@ fn wrong_department(rules: &Rules, from: usize, to: usize, intent: &str) -> Opti
         .iter()
         .map(|&owner| rules.departments[owner].id.as_str())
         .collect();
-    if let Route::Found(path) = &from_route
+    if let Route::Found(path) = from_route
         && path.len() == 1
     {
         return Some(format!(
@@ -1062,16 +1080,17 @@ fn wrong_department(rules: &Rules, from: usize, to: usize, intent: &str) -> Opti
 }
 
 /// Where the call should go instead: the intent's owner, else the escalation desk.
-fn suggest(rules: &Rules, from: Option<usize>, request: &TransferRequest) -> Option<Suggestion> {
-    let names = |path: &[usize]| -> Vec<String> {
-        path.iter()
-            .map(|&step| rules.departments[step].id.as_str().to_owned())
-            .collect()
-    };
+fn suggest(
+    rules: &Rules,
+    from: Option<usize>,
+    request: &TransferRequest,
+    from_route: &OnceCell<Route>,
+) -> Option<Suggestion> {
+    let name = |step: usize| rules.departments[step].id.as_str().to_owned();
     if let (Some(from), Some(intent)) = (from, request.intent.as_deref())
-        && let Route::Found(path) = rules.route(from, intent)
+        && let Route::Found(path) = from_route.get_or_init(|| rules.route(from, intent))
     {
-        let owner = names(&path[path.len() - 1..]).remove(0);
+        let owner = name(path[path.len() - 1]);
         let message = if path.len() == 1 {
             format!("keep the call: `{owner}` handles `{intent}` itself")
         } else {
@@ -1083,7 +1102,7 @@ fn suggest(rules: &Rules, from: Option<usize>, request: &TransferRequest) -> Opt
         };
         return Some(Suggestion {
             department: owner,
-            path: names(&path),
+            path: path.iter().map(|&step| name(step)).collect(),
             message,
         });
     }

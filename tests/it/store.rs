@@ -144,7 +144,11 @@ fn a_database_from_a_newer_loopguard_is_refused() {
     assert!(error.to_string().contains("newer loopguard"), "{error}");
 }
 
-fn transfer_request(event: &str, call: &str, occurred_at: jiff::Timestamp) -> loopguard::core::engine::TransferRequest {
+fn transfer_request(
+    event: &str,
+    call: &str,
+    occurred_at: jiff::Timestamp,
+) -> loopguard::core::engine::TransferRequest {
     use loopguard::core::engine::{CallId, EventId, TransferRequest};
     TransferRequest {
         event_id: EventId::parse(event).unwrap(),
@@ -173,7 +177,10 @@ async fn ended_calls_past_retention_are_pruned_from_disk_and_memory_and_open_cal
     let rules = std::sync::Arc::new(crate::support::carrier_rules());
     let now = jiff::Timestamp::now();
     let old = now - jiff::SignedDuration::from_hours(3);
-    store.record_transfer(rules.clone(), transfer_request("old-1", "old", old), now).await.unwrap();
+    store
+        .record_transfer(rules.clone(), transfer_request("old-1", "old", old), now)
+        .await
+        .unwrap();
     let end = EndRequest {
         event_id: EventId::parse("old-end").unwrap(),
         call_id: CallId::parse("old").unwrap(),
@@ -181,11 +188,17 @@ async fn ended_calls_past_retention_are_pruned_from_disk_and_memory_and_open_cal
         occurred_at: Some(old),
     };
     store.end_call(end, now).await.unwrap();
-    store.record_transfer(rules.clone(), transfer_request("open-1", "open", old), now).await.unwrap();
+    store
+        .record_transfer(rules.clone(), transfer_request("open-1", "open", old), now)
+        .await
+        .unwrap();
     // Pruning runs when the writer is idle; poll with a deadline.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while store.call("old").is_some() {
-        assert!(std::time::Instant::now() < deadline, "the old call was never pruned");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old call was never pruned"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(store.call("open").is_some(), "open calls are never pruned");
