@@ -4,7 +4,7 @@
 //! in-process on 127.0.0.1, port 0, by a dedicated single-thread tokio runtime on its own OS
 //! thread, so the server gets one core; the load generator runs on another single-thread runtime
 //! (the other core). For every rate in `LOAD_RATES` the bench reports latency percentiles of
-//! ~110-byte JSON transfer events, then the closed-loop throughput of `LOAD_CONNECTIONS`
+//! ~170-byte JSON transfer events, then the closed-loop throughput of `LOAD_CONNECTIONS`
 //! keep-alive connections sending back to back, then a summary comparing each target with the
 //! first one (the bare-axum baseline).
 //!
@@ -59,18 +59,43 @@ fn targets() -> Vec<Target> {
     vec![
         Target::new("baseline", support::baseline::app()),
         Target::new("loopguard-memory", loopguard_memory()),
+        Target::new("loopguard-sqlite", loopguard_sqlite()),
     ]
 }
 
-/// The real router with the repository's carrier rules and the in-memory store.
-fn loopguard_memory() -> axum::Router {
+fn carrier_rules() -> loopguard::core::rules::Rules {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let sources = loopguard::rules_files::read_rules(&root.join("routing-rules"))
         .expect("routing-rules/ is readable");
     let report = loopguard::core::lint::lint(&sources);
     assert!(!report.has_errors(), "routing-rules/ must be lint-clean");
+    report.rules
+}
+
+/// The real router with the durable store (WAL, synchronous=FULL, group commit) in
+/// a fresh directory under the system temp dir, removed first if a previous run left it.
+fn loopguard_sqlite() -> axum::Router {
+    let data = std::env::temp_dir().join("loopguard-webhook-load");
+    let _ = std::fs::remove_dir_all(&data);
+    let metrics = loopguard::server::metrics::Metrics::new();
+    let (store, _) = loopguard::server::sqlite_store::SqliteStore::open(
+        loopguard::server::sqlite_store::StoreConfig::new(&data),
+        metrics.clone(),
+    )
+    .expect("the durable store opens");
     let state = loopguard::server::AppState::new(
-        report.rules,
+        carrier_rules(),
+        "routing-rules",
+        std::sync::Arc::new(store),
+    )
+    .with_metrics(metrics);
+    loopguard::server::app(std::sync::Arc::new(state))
+}
+
+/// The real router with the repository's carrier rules and the in-memory store.
+fn loopguard_memory() -> axum::Router {
+    let state = loopguard::server::AppState::new(
+        carrier_rules(),
         "routing-rules",
         std::sync::Arc::new(loopguard::server::store::MemoryStore::new()),
     );

@@ -219,7 +219,7 @@ impl TransferEvents {
         let mode = if hop % 3 == 2 { "cold" } else { "warm" };
         let intent = INTENTS[(slot % INTENTS.len() as u64) as usize];
         format!(
-            r#"{{"event_id":"evt-{sequence:010}","call_id":"call-{call_generation}-{slot:04}","from":"{from}","to":"{to}","mode":"{mode}","intent":"{intent}"}}"#
+            r#"{{"event_id":"evt-{sequence:010}","call_id":"call-{call_generation}-{slot:04}","from":"{from}","to":"{to}","mode":"{mode}","intent":"{intent}","callback_number":"+14155550123"}}"#
         )
     }
 
