@@ -95,6 +95,8 @@ impl Config {
             .iter()
             .find(|(transfer_from, transfer_to, _)| (*transfer_from, *transfer_to) == (from, to))
             .is_some_and(|(_, _, intents)| match (intents, intent) {
+                // `intents = []` allows nothing: the linter leaves it out of the graph.
+                (Some(listed), _) if listed.is_empty() => false,
                 (None, _) | (Some(_), None) => true,
                 (Some(listed), Some(intent)) => listed.iter().any(|&i| INTENTS[i] == intent),
             })
@@ -164,7 +166,13 @@ impl Config {
         // The linter reports graph problems (cycles, unreachable owners) but must
         // have understood every value we wrote.
         assert_eq!(rules.departments.len(), self.department_count());
-        assert_eq!(rules.transfers.len(), self.transfers.len());
+        // A transfer with `intents = []` allows nothing and is left out of the graph.
+        let allowing_something = self
+            .transfers
+            .iter()
+            .filter(|(_, _, intents)| intents.as_ref().is_none_or(|intents| !intents.is_empty()))
+            .count();
+        assert_eq!(rules.transfers.len(), allowing_something);
         assert_eq!(rules.policy.max_hops, self.max_hops);
         assert_eq!(
             rules.policy.bounce_window_ms,

@@ -557,6 +557,8 @@ impl Rules {
                 )
                 .with_help("list at least one intent, or remove `intents` to allow any intent"),
             );
+            // A transfer that allows nothing is no edge of the routing graph.
+            return None;
         }
         let (mode, mode_span) = match raw.mode {
             Some(mode) => (
