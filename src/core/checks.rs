@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::codes::LintCode;
 use super::diagnostic::{Diagnostic, Span};
-use super::graph::{cyclic_components, reachable_from, shortest_cycle_through};
+use super::graph::{CycleFinder, cyclic_components, reachable_from};
 use super::rules::model::did_you_mean;
 use super::rules::{Rules, TransferMode};
 
@@ -375,6 +375,7 @@ impl<'a> Context<'a> {
         findings: &mut Vec<Diagnostic>,
     ) {
         let mut in_component = vec![false; self.successors.len()];
+        let mut finder = CycleFinder::new();
         for component in cyclic_components(&self.successors) {
             if component.len() == 2 && ping_pong_pairs.contains(&(component[0], component[1])) {
                 continue;
@@ -382,14 +383,13 @@ impl<'a> Context<'a> {
             for &department in &component {
                 in_component[department] = true;
             }
-            // The component is strongly connected, so a cycle through any node exists.
-            let start = component
-                .iter()
-                .copied()
-                .min_by_key(|&department| self.rank[department]);
-            let cycle = start.and_then(|start| {
-                shortest_cycle_through(start, &self.successors, |node| in_component[node])
-            });
+            let cycle = witness_cycle(
+                &mut finder,
+                &component,
+                &self.successors,
+                &in_component,
+                |department| self.rank[department],
+            );
             for &department in &component {
                 in_component[department] = false;
             }
@@ -429,10 +429,16 @@ impl<'a> Context<'a> {
             );
         }
         if component_size > cycle.len() {
-            finding = finding.with_note(format!(
-                "{component_size} departments can all reach each other here; the cycle shown is a shortest one through `{}`",
-                self.id(cycle[0])
-            ));
+            finding = finding.with_note(if component_size <= EXACT_WITNESS_LIMIT {
+                format!(
+                    "{component_size} departments can all reach each other here; the cycle shown is one of the shortest among them"
+                )
+            } else {
+                format!(
+                    "{component_size} departments can all reach each other here; the cycle shown is a shortest one through `{}`",
+                    self.id(cycle[0])
+                )
+            });
         }
         finding.with_help(help.to_owned())
     }
@@ -462,6 +468,7 @@ impl<'a> Context<'a> {
 
         let mut scratch = IntentScratch::new(rules.departments.len());
         let mut traps: BTreeMap<Vec<usize>, (Vec<usize>, Vec<&str>)> = BTreeMap::new();
+        let mut finder = CycleFinder::new();
 
         for intent in intents {
             let transfers = explicit.get(intent).into_iter().flatten().chain(&wildcard);
@@ -505,13 +512,13 @@ impl<'a> Context<'a> {
                 for &node in &component {
                     in_component[node] = true;
                 }
-                let start = component
-                    .iter()
-                    .copied()
-                    .min_by_key(|&node| self.rank[core_nodes[node]]);
-                if let Some(cycle) = start.and_then(|start| {
-                    shortest_cycle_through(start, &successors, |node| in_component[node])
-                }) {
+                if let Some(cycle) = witness_cycle(
+                    &mut finder,
+                    &component,
+                    &successors,
+                    &in_component,
+                    |node| self.rank[core_nodes[node]],
+                ) {
                     let cycle = cycle.into_iter().map(|node| core_nodes[node]).collect();
                     traps.insert(members, (cycle, vec![intent]));
                 }
@@ -576,6 +583,46 @@ impl<'a> Context<'a> {
             "add a more direct transfer toward `{owner}` for `{intent}`, or raise max_hops"
         ))
     }
+}
+
+/// Largest strongly connected component for which the witness is a shortest cycle of
+/// the whole component (one breadth-first search per member). Beyond it, the witness
+/// is a shortest cycle through the smallest id, which keeps the check linear.
+const EXACT_WITNESS_LIMIT: usize = 64;
+
+/// The cycle shown for a strongly connected component: a shortest one, starting at
+/// the smallest id on it (by `rank`); ties go to the cycle through the smaller id.
+fn witness_cycle(
+    finder: &mut CycleFinder,
+    component: &[usize],
+    successors: &[Vec<usize>],
+    in_component: &[bool],
+    rank: impl Fn(usize) -> usize,
+) -> Option<Vec<usize>> {
+    let mut members = component.to_vec();
+    members.sort_by_key(|&node| rank(node));
+    let candidates = if members.len() <= EXACT_WITNESS_LIMIT {
+        &members[..]
+    } else {
+        &members[..1]
+    };
+    let mut best: Option<Vec<usize>> = None;
+    for &start in candidates {
+        // A cycle through `start` that visits a smaller id was already found from
+        // that id with the same length, so only strictly shorter cycles replace it;
+        // the kept cycle therefore starts at its own smallest id.
+        if let Some(cycle) =
+            finder.shortest_cycle_through(start, successors, |node| in_component[node])
+            && best.as_ref().is_none_or(|best| cycle.len() < best.len())
+        {
+            let done = cycle.len() == 2;
+            best = Some(cycle);
+            if done {
+                break;
+            }
+        }
+    }
+    best
 }
 
 const UNREACHED: u32 = u32::MAX;

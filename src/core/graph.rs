@@ -29,36 +29,81 @@ pub fn cyclic_components(successors: &[Vec<usize>]) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// A shortest cycle through `start`, using only nodes for which `allowed` is true,
-/// as the list of nodes starting with `start` (the edge back to `start` is implied).
-/// Breadth-first, visiting successors in list order, so ties are deterministic.
+/// Finds shortest cycles through given nodes. Keeps its buffers between calls and
+/// resets only what a search touched, so many searches in small components of a big
+/// graph cost what the components cost, not the graph.
+#[derive(Debug, Default)]
+pub struct CycleFinder {
+    previous: Vec<usize>,
+    touched: Vec<usize>,
+    queue: VecDeque<usize>,
+}
+
+impl CycleFinder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A shortest cycle through `start`, using only nodes for which `allowed` is
+    /// true, as the list of nodes starting with `start` (the edge back to `start` is
+    /// implied). Breadth-first, visiting successors in list order, so ties are
+    /// deterministic.
+    pub fn shortest_cycle_through(
+        &mut self,
+        start: usize,
+        successors: &[Vec<usize>],
+        allowed: impl Fn(usize) -> bool,
+    ) -> Option<Vec<usize>> {
+        if self.previous.len() < successors.len() {
+            self.previous.resize(successors.len(), usize::MAX);
+        }
+        let found = self.search(start, successors, allowed);
+        for node in self.touched.drain(..) {
+            self.previous[node] = usize::MAX;
+        }
+        self.queue.clear();
+        found
+    }
+
+    fn search(
+        &mut self,
+        start: usize,
+        successors: &[Vec<usize>],
+        allowed: impl Fn(usize) -> bool,
+    ) -> Option<Vec<usize>> {
+        self.previous[start] = start;
+        self.touched.push(start);
+        self.queue.push_back(start);
+        while let Some(current) = self.queue.pop_front() {
+            for &next in &successors[current] {
+                if next == start {
+                    let mut cycle = vec![current];
+                    let mut step = current;
+                    while step != start {
+                        step = self.previous[step];
+                        cycle.push(step);
+                    }
+                    cycle.reverse();
+                    return Some(cycle);
+                }
+                if self.previous[next] == usize::MAX && allowed(next) {
+                    self.previous[next] = current;
+                    self.touched.push(next);
+                    self.queue.push_back(next);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// A shortest cycle through `start` (see [`CycleFinder::shortest_cycle_through`]).
 pub fn shortest_cycle_through(
     start: usize,
     successors: &[Vec<usize>],
     allowed: impl Fn(usize) -> bool,
 ) -> Option<Vec<usize>> {
-    let mut previous = vec![usize::MAX; successors.len()];
-    previous[start] = start;
-    let mut queue = VecDeque::from([start]);
-    while let Some(current) = queue.pop_front() {
-        for &next in &successors[current] {
-            if next == start {
-                let mut cycle = vec![current];
-                let mut step = current;
-                while step != start {
-                    step = previous[step];
-                    cycle.push(step);
-                }
-                cycle.reverse();
-                return Some(cycle);
-            }
-            if previous[next] == usize::MAX && allowed(next) {
-                previous[next] = current;
-                queue.push_back(next);
-            }
-        }
-    }
-    None
+    CycleFinder::new().shortest_cycle_through(start, successors, allowed)
 }
 
 /// Which nodes are reachable from any of `sources` (sources included).
