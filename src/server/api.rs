@@ -241,17 +241,9 @@ pub async fn post_transfer(
                     crate::core::engine::Verdict::Warn => RequestOutcome::Warn,
                     crate::core::engine::Verdict::Block => RequestOutcome::Block,
                 });
-                state
-                    .metrics
-                    .verdicts
-                    .with_label_values(&[answer.verdict.as_str()])
-                    .inc();
+                state.metrics.verdict(answer.verdict);
                 for finding in &answer.findings {
-                    state
-                        .metrics
-                        .findings
-                        .with_label_values(&[finding.code.as_str()])
-                        .inc();
+                    state.metrics.finding(finding.code);
                 }
             }
         }

@@ -68,6 +68,10 @@ impl RequestOutcome {
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    // Label handles resolved once: the webhook path increments without hashing labels.
+    outcome_counters: Vec<prometheus::IntCounter>,
+    verdict_counters: Vec<prometheus::IntCounter>,
+    finding_counters: Vec<prometheus::IntCounter>,
     pub webhook_requests: IntCounterVec,
     pub webhook_duration: Histogram,
     pub verdicts: IntCounterVec,
@@ -179,18 +183,24 @@ impl Metrics {
                 .register(collector)
                 .expect("each metric is registered once");
         }
-        // Export every label value from the start, so dashboards see zeros, not gaps.
-        for outcome in RequestOutcome::ALL {
-            webhook_requests.with_label_values(&[outcome.as_str()]);
-        }
-        for verdict in [Verdict::Allow, Verdict::Warn, Verdict::Block] {
-            verdicts.with_label_values(&[verdict.as_str()]);
-        }
-        for code in RuntimeCode::ALL {
-            findings.with_label_values(&[code.as_str()]);
-        }
+        // Every label value exists from the start, so dashboards see zeros, not gaps.
+        let outcome_counters = RequestOutcome::ALL
+            .iter()
+            .map(|outcome| webhook_requests.with_label_values(&[outcome.as_str()]))
+            .collect();
+        let verdict_counters = [Verdict::Allow, Verdict::Warn, Verdict::Block]
+            .iter()
+            .map(|verdict| verdicts.with_label_values(&[verdict.as_str()]))
+            .collect();
+        let finding_counters = RuntimeCode::ALL
+            .iter()
+            .map(|code| findings.with_label_values(&[code.as_str()]))
+            .collect();
         Self {
             registry,
+            outcome_counters,
+            verdict_counters,
+            finding_counters,
             webhook_requests,
             webhook_duration,
             verdicts,
@@ -206,9 +216,15 @@ impl Metrics {
     }
 
     pub fn request(&self, outcome: RequestOutcome) {
-        self.webhook_requests
-            .with_label_values(&[outcome.as_str()])
-            .inc();
+        self.outcome_counters[outcome as usize].inc();
+    }
+
+    pub fn verdict(&self, verdict: Verdict) {
+        self.verdict_counters[verdict as usize].inc();
+    }
+
+    pub fn finding(&self, code: RuntimeCode) {
+        self.finding_counters[code as usize].inc();
     }
 
     /// The Prometheus text exposition of every metric.
