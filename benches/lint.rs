@@ -63,6 +63,20 @@ fn bench_checks(criterion: &mut Criterion) {
     group.finish();
 }
 
+/// The `toml` crate's recovering parser alone: the floor under `lint`.
+fn bench_toml_parse(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("toml_parse");
+    configure(&mut group);
+    for size in SIZES {
+        let text = generate_rules(size);
+        group.throughput(Throughput::Elements(size as u64 * 10));
+        group.bench_with_input(BenchmarkId::from_parameter(size), &text, |bencher, text| {
+            bencher.iter(|| toml::de::DeTable::parse_recoverable(black_box(text)));
+        });
+    }
+    group.finish();
+}
+
 fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
     // Flat sampling: every sample runs the same number of iterations, so slow sizes
     // still finish in about the measurement time.
@@ -167,5 +181,5 @@ fn generate_rules(size: usize) -> String {
     text
 }
 
-criterion_group!(benches, bench_lint, bench_checks);
+criterion_group!(benches, bench_lint, bench_checks, bench_toml_parse);
 criterion_main!(benches);
