@@ -501,19 +501,14 @@ impl Engine {
         request: TransferRequest,
         received_at: Timestamp,
     ) -> Result<Outcome<TransferAnswer>, EngineError> {
-        if let Some(stored) = self.answers.get(&request.event_id) {
-            return match stored {
-                RecordedEvent::Transfer {
-                    request: original,
-                    answer,
-                } if *original == request => Ok(Outcome {
-                    answer: (**answer).clone(),
-                    replayed: true,
-                }),
-                _ => Err(EngineError::Conflict {
-                    event_id: request.event_id,
-                }),
-            };
+        if let Some(result) = self.redelivery(&request.event_id, |stored| match stored {
+            RecordedEvent::Transfer {
+                request: original,
+                answer,
+            } if *original == request => Some((**answer).clone()),
+            _ => None,
+        }) {
+            return result;
         }
         let occurred_at = request.occurred_at.unwrap_or(received_at);
         let record = self.calls.get(&request.call_id);
@@ -615,6 +610,25 @@ impl Engine {
         position
     }
 
+    /// The stored answer when `event_id` was already recorded: `same` returns it when
+    /// the stored event is this very request, otherwise the redelivery is a conflict.
+    fn redelivery<T>(
+        &self,
+        event_id: &EventId,
+        same: impl FnOnce(&RecordedEvent) -> Option<T>,
+    ) -> Option<Result<Outcome<T>, EngineError>> {
+        let stored = self.answers.get(event_id)?;
+        Some(match same(stored) {
+            Some(answer) => Ok(Outcome {
+                answer,
+                replayed: true,
+            }),
+            None => Err(EngineError::Conflict {
+                event_id: event_id.clone(),
+            }),
+        })
+    }
+
     /// Judges a transfer without recording it.
     pub fn evaluate(&self, rules: &Rules, request: &TransferRequest, at: Timestamp) -> Judgement {
         let hops = self
@@ -631,19 +645,14 @@ impl Engine {
         request: EndRequest,
         received_at: Timestamp,
     ) -> Result<Outcome<EndAnswer>, EngineError> {
-        if let Some(stored) = self.answers.get(&request.event_id) {
-            return match stored {
-                RecordedEvent::End {
-                    request: original,
-                    answer,
-                } if *original == request => Ok(Outcome {
-                    answer: answer.clone(),
-                    replayed: true,
-                }),
-                _ => Err(EngineError::Conflict {
-                    event_id: request.event_id,
-                }),
-            };
+        if let Some(result) = self.redelivery(&request.event_id, |stored| match stored {
+            RecordedEvent::End {
+                request: original,
+                answer,
+            } if *original == request => Some(answer.clone()),
+            _ => None,
+        }) {
+            return result;
         }
         let Some(record) = self.calls.get(&request.call_id) else {
             return Err(EngineError::UnknownCall {
@@ -694,19 +703,14 @@ impl Engine {
         request: CallbackRequest,
         received_at: Timestamp,
     ) -> Result<Outcome<CallRecord>, EngineError> {
-        if let Some(stored) = self.answers.get(&request.event_id) {
-            return match stored {
-                RecordedEvent::Callback {
-                    request: original,
-                    answer,
-                } if *original == request => Ok(Outcome {
-                    answer: answer.clone(),
-                    replayed: true,
-                }),
-                _ => Err(EngineError::Conflict {
-                    event_id: request.event_id,
-                }),
-            };
+        if let Some(result) = self.redelivery(&request.event_id, |stored| match stored {
+            RecordedEvent::Callback {
+                request: original,
+                answer,
+            } if *original == request => Some(answer.clone()),
+            _ => None,
+        }) {
+            return result;
         }
         let Some(record) = self.calls.get_mut(&request.call_id) else {
             return Err(EngineError::UnknownCall {

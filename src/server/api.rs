@@ -320,30 +320,21 @@ async fn end_call(
     let raw: EndBody = parse_json(&bytes)?;
     let call_id = CallId::parse(&call_id).map_err(ApiError::invalid)?;
     let event_id = event_id(raw.event_id, headers)?;
-    let outcome = match raw
-        .outcome
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("resolved") => CallOutcome::Resolved,
-        Some("abandoned") => CallOutcome::Abandoned,
-        Some("disconnected") => CallOutcome::Disconnected,
-        Some(other) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-value",
-                format!("outcome `{other}` is not one of `resolved`, `abandoned`, `disconnected`"),
-            )
-            .with_field("outcome"));
-        }
-        None => {
-            return Err(ApiError::missing(
-                "outcome",
-                ": one of `resolved`, `abandoned`, `disconnected`",
-            ));
-        }
-    };
+    let outcome = choice(
+        raw.outcome.as_deref(),
+        "outcome",
+        &[
+            ("resolved", CallOutcome::Resolved),
+            ("abandoned", CallOutcome::Abandoned),
+            ("disconnected", CallOutcome::Disconnected),
+        ],
+    )?
+    .ok_or_else(|| {
+        ApiError::missing(
+            "outcome",
+            ": one of `resolved`, `abandoned`, `disconnected`",
+        )
+    })?;
     let span = tracing::Span::current();
     span.record("call_id", call_id.as_str());
     span.record("event_id", event_id.as_str());
@@ -578,6 +569,33 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// One of a fixed set of words, case-insensitive; `None` when the field is absent.
+fn choice<T: Copy>(
+    value: Option<&str>,
+    field: &'static str,
+    choices: &[(&str, T)],
+) -> Result<Option<T>, ApiError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    choices
+        .iter()
+        .find(|(word, _)| word.eq_ignore_ascii_case(value))
+        .map(|&(_, choice)| Some(choice))
+        .ok_or_else(|| {
+            let words: Vec<String> = choices
+                .iter()
+                .map(|(word, _)| format!("`{word}`"))
+                .collect();
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-value",
+                format!("{field} `{value}` is not one of {}", words.join(", ")),
+            )
+            .with_field(field)
+        })
+}
+
 fn event_id(from_body: Option<String>, headers: &HeaderMap) -> Result<EventId, ApiError> {
     let from_header = headers
         .get(WEBHOOK_ID_HEADER)
@@ -631,19 +649,17 @@ fn transfer_request(raw: TransferBody, headers: &HeaderMap) -> Result<TransferRe
     .map_err(ApiError::invalid)?;
     let from = required(raw.from, "from")?;
     let to = required(raw.to, "to")?;
-    let mode = match raw.mode.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None => None,
-        Some("warm" | "attended" | "consult") => Some(TransferMode::Warm),
-        Some("cold" | "blind") => Some(TransferMode::Cold),
-        Some(other) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-value",
-                format!("mode `{other}` is not one of `warm`, `cold` (or `attended`, `consult`, `blind`)"),
-            )
-            .with_field("mode"));
-        }
-    };
+    let mode = choice(
+        raw.mode.as_deref(),
+        "mode",
+        &[
+            ("warm", TransferMode::Warm),
+            ("cold", TransferMode::Cold),
+            ("attended", TransferMode::Warm),
+            ("consult", TransferMode::Warm),
+            ("blind", TransferMode::Cold),
+        ],
+    )?;
     let callback_number = match raw.callback_number {
         Some(number) if number.chars().count() > 64 => {
             return Err(ApiError::new(
@@ -707,24 +723,15 @@ pub async fn post_callback(
     let raw: CallbackBody = parse_json(&bytes)?;
     let call_id = CallId::parse(&call_id).map_err(ApiError::invalid)?;
     let event_id = event_id(raw.event_id, &headers)?;
-    let status = match raw
-        .status
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("done") => CallbackStatus::Done,
-        Some("failed") => CallbackStatus::Failed,
-        Some(other) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-value",
-                format!("status `{other}` is not one of `done`, `failed`"),
-            )
-            .with_field("status"));
-        }
-        None => return Err(ApiError::missing("status", ": `done` or `failed`")),
-    };
+    let status = choice(
+        raw.status.as_deref(),
+        "status",
+        &[
+            ("done", CallbackStatus::Done),
+            ("failed", CallbackStatus::Failed),
+        ],
+    )?
+    .ok_or_else(|| ApiError::missing("status", ": `done` or `failed`"))?;
     if raw
         .note
         .as_ref()
