@@ -1,0 +1,521 @@
+//! Shell: the operations managers' dashboard, served by `loopguard serve` itself.
+//!
+//! Owns the HTML pages, the `/v1/stats/*` JSON endpoints, the live event stream
+//! (`/v1/events`, server-sent events from [`AppState::live`]), the embedded assets and
+//! the dashboard's access check. The numbers come from [`crate::core::stats`]: the
+//! handlers clone the calls out of the store (the lock is held only for the copy),
+//! compute outside the lock, and render. Nothing here decides verdicts.
+
+pub mod auth;
+pub mod layout;
+pub mod pages;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+
+use crate::core::engine::{CallId, CallRecord, CallbackRequest, CallbackStatus, EventId};
+use crate::core::rules::Rules;
+use crate::core::stats::{self, Window};
+use crate::server::api::{self, ApiError};
+use crate::server::{AppState, LiveUpdate};
+
+/// How many flagged calls a page or the JSON list shows.
+pub const FLAGGED_LIMIT: usize = 200;
+
+/// How long one server-sent-events response stays open. Browsers reconnect on their
+/// own; a bounded stream keeps graceful shutdown from waiting on open dashboards.
+const EVENT_STREAM_LIFETIME: Duration = Duration::from_secs(30);
+
+/// The dashboard's routes: pages, stats, events, assets, login, and the read APIs
+/// (`GET /v1/calls/{call_id}`, `GET /v1/loops`), all behind the access check except
+/// the login page and the assets.
+pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    let protected = Router::new()
+        .route("/", get(overview_page))
+        .route("/calls", get(flagged_page))
+        .route("/calls/{call_id}", get(call_page))
+        .route("/calls/{call_id}/callback", post(mark_callback))
+        .route("/matrix", get(matrix_page))
+        .route("/graph", get(graph_page))
+        .route("/departments", get(departments_page))
+        .route("/callbacks", get(callbacks_page))
+        .route("/v1/stats/overview", get(overview_json))
+        .route("/v1/stats/flagged", get(flagged_json))
+        .route("/v1/stats/matrix", get(matrix_json))
+        .route("/v1/stats/departments", get(departments_json))
+        .route("/v1/stats/callbacks", get(callbacks_json))
+        .route("/v1/stats/graph", get(graph_json))
+        .route("/v1/events", get(events))
+        .route("/v1/calls/{call_id}", get(api::get_call))
+        .route("/v1/loops", get(api::get_loops))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            auth::require_access,
+        ));
+    Router::new()
+        .merge(protected)
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/assets/dashboard.css", get(stylesheet))
+        .route("/assets/dashboard.js", get(script))
+}
+
+/// A window the views offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowChoice {
+    Hour,
+    Day,
+    Week,
+}
+
+impl WindowChoice {
+    pub const ALL: [WindowChoice; 3] = [WindowChoice::Hour, WindowChoice::Day, WindowChoice::Week];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowChoice::Hour => "1h",
+            WindowChoice::Day => "1d",
+            WindowChoice::Week => "7d",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            WindowChoice::Hour => "last hour",
+            WindowChoice::Day => "last day",
+            WindowChoice::Week => "last week",
+        }
+    }
+
+    /// The window ending at `now`: 12 × 5 minutes, 24 × 1 hour, or 28 × 6 hours.
+    pub fn window(self, now: Timestamp) -> Window {
+        let (length, interval) = match self {
+            WindowChoice::Hour => (SignedDuration::from_hours(1), SignedDuration::from_mins(5)),
+            WindowChoice::Day => (
+                SignedDuration::from_hours(24),
+                SignedDuration::from_hours(1),
+            ),
+            WindowChoice::Week => (
+                SignedDuration::from_hours(24 * 7),
+                SignedDuration::from_hours(6),
+            ),
+        };
+        Window::ending_at(now, length, interval)
+    }
+}
+
+/// The query of a view: `window` (default `1d`) and, for the departments, `sort`.
+#[derive(Debug, Clone)]
+pub struct ViewQuery {
+    pub window: WindowChoice,
+    pub sort: Option<String>,
+}
+
+pub fn parse_query(query: Option<&str>, allow_sort: bool) -> Result<ViewQuery, ApiError> {
+    let parameters: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|error| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-query",
+                format!("the query string cannot be decoded: {error}"),
+            )
+        })?;
+    let mut view = ViewQuery {
+        window: WindowChoice::Day,
+        sort: None,
+    };
+    for (name, value) in parameters {
+        match name.as_str() {
+            "window" => {
+                view.window = WindowChoice::ALL
+                    .into_iter()
+                    .find(|choice| choice.as_str() == value)
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "invalid-value",
+                            format!("window `{value}` is not one of `1h`, `1d`, `7d`"),
+                        )
+                        .with_field("window")
+                    })?;
+            }
+            "sort" if allow_sort => view.sort = Some(value),
+            other => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown-parameter",
+                    format!(
+                        "unknown query parameter `{other}`; use `window`{}",
+                        if allow_sort { " and `sort`" } else { "" }
+                    ),
+                )
+                .with_field(other));
+            }
+        }
+    }
+    Ok(view)
+}
+
+/// What a view needs: the calls (copied out of the store), the rules and the time.
+pub struct Snapshot {
+    pub calls: Vec<CallRecord>,
+    pub rules: Arc<Rules>,
+    pub now: Timestamp,
+}
+
+/// Copies the calls with a transfer in `window`, or every call when `window` is `None`.
+/// The store's lock is held only while copying.
+pub fn snapshot(state: &AppState, window: Option<&Window>) -> Snapshot {
+    let mut calls = Vec::new();
+    state.store.read(&mut |engine| {
+        calls = engine
+            .calls()
+            .filter(|call| window.is_none_or(|window| stats::in_window(call, window)))
+            .cloned()
+            .collect();
+    });
+    Snapshot {
+        calls,
+        rules: state.rules.load_full(),
+        now: (state.clock)(),
+    }
+}
+
+/// Calls owed a callback, whenever they ended.
+fn owed_calls(state: &AppState) -> Vec<CallRecord> {
+    let mut calls = Vec::new();
+    state.store.read(&mut |engine| {
+        calls = engine
+            .calls()
+            .filter(|call| call.callback_owed())
+            .cloned()
+            .collect();
+    });
+    calls
+}
+
+fn window_of(state: &AppState, query: &ViewQuery) -> Window {
+    query.window.window((state.clock)())
+}
+
+async fn overview_json(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<stats::Overview>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    Ok(Json(overview_of(&state, &query)))
+}
+
+/// The overview; callbacks owed count every call, not only the window's.
+pub fn overview_of(state: &AppState, query: &ViewQuery) -> stats::Overview {
+    let window = window_of(state, query);
+    let snapshot = snapshot(state, Some(&window));
+    let mut overview = stats::overview(&snapshot.calls, &window);
+    overview.callbacks_owed = owed_calls(state).len() as u64;
+    overview
+}
+
+async fn flagged_json(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<stats::FlaggedCall>>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    let window = window_of(&state, &query);
+    let snapshot = snapshot(&state, Some(&window));
+    Ok(Json(stats::flagged_calls(
+        &snapshot.calls,
+        &window,
+        FLAGGED_LIMIT,
+    )))
+}
+
+async fn matrix_json(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<stats::BounceMatrix>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    let window = window_of(&state, &query);
+    let snapshot = snapshot(&state, Some(&window));
+    Ok(Json(stats::bounce_matrix(
+        &snapshot.calls,
+        &snapshot.rules,
+        &window,
+    )))
+}
+
+async fn departments_json(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<stats::DepartmentRow>>, ApiError> {
+    let query = parse_query(query.as_deref(), true)?;
+    let rows = departments_of(&state, &query)?;
+    Ok(Json(rows))
+}
+
+/// The departments table, sorted by `query.sort` (descending numbers, ascending names).
+pub fn departments_of(
+    state: &AppState,
+    query: &ViewQuery,
+) -> Result<Vec<stats::DepartmentRow>, ApiError> {
+    let window = window_of(state, query);
+    let snapshot = snapshot(state, Some(&window));
+    let mut rows = stats::departments_table(&snapshot.calls, &snapshot.rules, &window);
+    // Callbacks owed are not limited to the window: count them over every call.
+    let owed = stats::departments_table(&owed_calls(state), &snapshot.rules, &window);
+    for row in &mut rows {
+        row.callbacks_owed = owed
+            .iter()
+            .find(|other| other.department == row.department)
+            .map_or(0, |other| other.callbacks_owed);
+    }
+    if let Some(column) = &query.sort {
+        pages::sort_departments(&mut rows, column).map_err(|message| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-value", message)
+                .with_field("sort")
+        })?;
+    }
+    Ok(rows)
+}
+
+async fn callbacks_json(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<stats::CallbackOwed>>, ApiError> {
+    parse_query(query.as_deref(), false)?;
+    Ok(Json(stats::callbacks_owed(
+        &owed_calls(&state),
+        (state.clock)(),
+    )))
+}
+
+async fn graph_json(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<stats::GraphTraffic>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    let window = window_of(&state, &query);
+    let snapshot = snapshot(&state, Some(&window));
+    Ok(Json(stats::graph_traffic(
+        &snapshot.calls,
+        &snapshot.rules,
+        &window,
+    )))
+}
+
+async fn overview_page(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    Ok(Html(pages::overview(&overview_of(&state, &query), &query)))
+}
+
+async fn flagged_page(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    let window = window_of(&state, &query);
+    let snapshot = snapshot(&state, Some(&window));
+    let flagged = stats::flagged_calls(&snapshot.calls, &window, FLAGGED_LIMIT);
+    Ok(Html(pages::flagged(&flagged, &query)))
+}
+
+async fn call_page(
+    State(state): State<Arc<AppState>>,
+    Path(call_id): Path<String>,
+) -> Result<Html<String>, ApiError> {
+    let call = state.store.call(&call_id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown-call",
+            format!("no transfer was recorded for call `{call_id}`"),
+        )
+        .with_field("call_id")
+    })?;
+    Ok(Html(pages::call(&call, (state.clock)())))
+}
+
+async fn matrix_page(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    let window = window_of(&state, &query);
+    let snapshot = snapshot(&state, Some(&window));
+    let matrix = stats::bounce_matrix(&snapshot.calls, &snapshot.rules, &window);
+    Ok(Html(pages::matrix(&matrix, &query)))
+}
+
+async fn graph_page(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    let window = window_of(&state, &query);
+    let snapshot = snapshot(&state, Some(&window));
+    let graph = stats::graph_traffic(&snapshot.calls, &snapshot.rules, &window);
+    Ok(Html(pages::graph(&graph, &query)))
+}
+
+async fn departments_page(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, ApiError> {
+    let query = parse_query(query.as_deref(), true)?;
+    let rows = departments_of(&state, &query)?;
+    Ok(Html(pages::departments(&rows, &query)))
+}
+
+async fn callbacks_page(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    let owed = stats::callbacks_owed(&owed_calls(&state), (state.clock)());
+    Ok(Html(pages::callbacks(&owed, &query)))
+}
+
+/// A callback mark from the dashboard's buttons.
+#[derive(Debug, Deserialize)]
+struct DashboardMark {
+    event_id: String,
+    status: String,
+    note: Option<String>,
+}
+
+/// `POST /calls/{call_id}/callback`: the dashboard's "mark done" / "mark failed". The
+/// webhook route `POST /v1/calls/{call_id}/callback` takes the webhook signature, which
+/// a browser cannot make; this one takes the dashboard's credential instead (and, the
+/// session cookie being `SameSite=Strict`, a cross-site page cannot post it). The mark
+/// is stored exactly like one from the webhook.
+async fn mark_callback(
+    State(state): State<Arc<AppState>>,
+    Path(call_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<CallRecord>, ApiError> {
+    let invalid = |field: &'static str, message: String| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-value", message).with_field(field)
+    };
+    let mark: DashboardMark = serde_json::from_slice(&body).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-json",
+            format!("the body is not a callback mark: {error}"),
+        )
+    })?;
+    let status = match mark.status.as_str() {
+        "done" => CallbackStatus::Done,
+        "failed" => CallbackStatus::Failed,
+        other => {
+            return Err(invalid(
+                "status",
+                format!("status `{other}` is not one of `done`, `failed`"),
+            ));
+        }
+    };
+    if mark
+        .note
+        .as_ref()
+        .is_some_and(|note| note.chars().count() > 1000)
+    {
+        return Err(invalid(
+            "note",
+            "note is longer than 1000 characters".to_owned(),
+        ));
+    }
+    let request = CallbackRequest {
+        event_id: EventId::parse(&mark.event_id)
+            .map_err(|error| invalid(error.field, error.to_string()))?,
+        call_id: CallId::parse(&call_id)
+            .map_err(|error| invalid(error.field, error.to_string()))?,
+        status,
+        note: mark.note,
+        occurred_at: None,
+    };
+    let outcome = state.store.mark_callback(request, (state.clock)()).await?;
+    if !outcome.replayed {
+        state.publish(LiveUpdate {
+            kind: "callback",
+            call_id: outcome.answer.call_id.as_str().to_owned(),
+            verdict: None,
+        });
+    }
+    Ok(Json(outcome.answer))
+}
+
+/// `GET /v1/events`: one server-sent event per new transfer, call end or callback mark
+/// (`event: transfer|end|callback`, data: the [`LiveUpdate`] as JSON). The stream ends
+/// after [`EVENT_STREAM_LIFETIME`]; browsers reconnect after the `retry` delay.
+async fn events(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let receiver = state.live.subscribe();
+    let deadline = tokio::time::Instant::now() + EVENT_STREAM_LIFETIME;
+    let first = Event::default()
+        .event("hello")
+        .retry(Duration::from_secs(1))
+        .data("{}");
+    let stream = futures_util::stream::unfold(
+        (receiver, Some(first)),
+        move |(mut receiver, first)| async move {
+            if let Some(first) = first {
+                return Some((
+                    Ok::<Event, std::convert::Infallible>(first),
+                    (receiver, None),
+                ));
+            }
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => return None,
+                    received = receiver.recv() => match received {
+                        Ok(update) => {
+                            let event = Event::default()
+                                .event(update.kind)
+                                .json_data(&update)
+                                .unwrap_or_else(|_| Event::default().event(update.kind).data("{}"));
+                            return Some((Ok(event), (receiver, None)));
+                        }
+                        // Missed updates: tell the page to refresh anyway.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            let event = Event::default().event("lagged").data("{}");
+                            return Some((Ok(event), (receiver, None)));
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    },
+                }
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("assets/dashboard.css"),
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("assets/dashboard.js"),
+    )
+        .into_response()
+}
