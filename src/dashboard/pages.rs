@@ -441,9 +441,9 @@ pub fn graph_svg(graph: &GraphTraffic) -> String {
         .max(1);
     let mut svg = format!(
         r##"<svg class="graph" data-testid="graph" viewBox="0 0 {width:.0} {height:.0}" width="{width:.0}" height="{height:.0}" role="img" aria-label="Routing graph">
-<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker>
-<marker id="arrow-red" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#c62828"/></marker>
-<marker id="arrow-orange" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#ef6c00"/></marker></defs>"##
+<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker>
+<marker id="arrow-red" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#c62828"/></marker>
+<marker id="arrow-orange" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#ef6c00"/></marker></defs>"##
     );
     let (half_width, half_height) = (70.0, 18.0);
     for edge in &graph.edges {
@@ -474,7 +474,11 @@ pub fn graph_svg(graph: &GraphTraffic) -> String {
         let (x2, y2) = (b.x - dx * t, b.y - dy * t);
         // Curve every edge a little to one side, so A→B and B→A are both visible.
         let length = (dx * dx + dy * dy).sqrt().max(1.0);
-        let bend = 18.0 + if b.layer <= a.layer { 22.0 } else { 0.0 };
+        // Edges that skip layers arc further out, around the nodes in between.
+        let span = b.layer.abs_diff(a.layer) as f64;
+        let bend = 18.0
+            + 28.0 * (span - 1.0).max(0.0)
+            + if b.layer <= a.layer { 22.0 } else { 0.0 };
         let (cx, cy) = (
             (x1 + x2) / 2.0 - dy / length * bend,
             (y1 + y2) / 2.0 + dx / length * bend,

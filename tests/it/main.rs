@@ -4,6 +4,7 @@
 //! fixtures live in `tests/fixtures/`.
 
 mod architecture;
+mod dashboard;
 mod hot_potato;
 mod lint_cli;
 mod lint_fixtures;
