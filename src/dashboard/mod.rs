@@ -495,7 +495,9 @@ async fn events(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             }
         },
     );
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    // Frequent keep-alives also let the server notice a closed page quickly (a write
+    // to a closed socket fails), so shutdown does not wait on abandoned streams.
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(2)))
 }
 
 async fn stylesheet() -> Response {

@@ -476,9 +476,8 @@ pub fn graph_svg(graph: &GraphTraffic) -> String {
         let length = (dx * dx + dy * dy).sqrt().max(1.0);
         // Edges that skip layers arc further out, around the nodes in between.
         let span = b.layer.abs_diff(a.layer) as f64;
-        let bend = 18.0
-            + 28.0 * (span - 1.0).max(0.0)
-            + if b.layer <= a.layer { 22.0 } else { 0.0 };
+        let bend =
+            18.0 + 28.0 * (span - 1.0).max(0.0) + if b.layer <= a.layer { 22.0 } else { 0.0 };
         let (cx, cy) = (
             (x1 + x2) / 2.0 - dy / length * bend,
             (y1 + y2) / 2.0 + dx / length * bend,

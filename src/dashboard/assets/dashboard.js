@@ -35,6 +35,8 @@
   function connect() {
     if (!window.EventSource) { return; }
     var source = new EventSource("/v1/events");
+    // Browsers allow six connections per host; release this one when leaving the page.
+    window.addEventListener("pagehide", function () { source.close(); });
     var opened = false;
     source.addEventListener("hello", function () {
       if (status) { status.classList.add("connected"); status.dataset.connected = "true"; }
