@@ -507,3 +507,176 @@ async fn check_views(
     );
     Ok(())
 }
+
+const TOKEN: &str = "dashboard-token-for-tests-0123456789";
+
+async fn server_with_token() -> TestServer {
+    let mut state = loopguard::server::AppState::new(
+        carrier_rules(),
+        "test",
+        std::sync::Arc::new(loopguard::server::store::MemoryStore::new()),
+    );
+    state.dashboard_token = Some(TOKEN.to_owned());
+    TestServer::start_with(state).await
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
+}
+
+#[tokio::test]
+async fn with_a_dashboard_token_the_read_routes_need_it_and_the_webhook_does_not() {
+    let server = server_with_token().await;
+    let client = no_redirects();
+    let get = |path: &str, authorization: Option<&str>| {
+        let mut request = client.get(format!("{}{path}", server.base));
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        request.send()
+    };
+    // The webhook keeps its own authentication (none configured here).
+    let (status, answer) = server
+        .post(
+            "/v1/transfers",
+            &crate::support::transfer("e1", "call-1", "customer_service", "activations"),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    for path in [
+        "/v1/stats/overview",
+        "/v1/stats/flagged",
+        "/v1/stats/matrix",
+        "/v1/stats/departments",
+        "/v1/stats/callbacks",
+        "/v1/stats/graph",
+        "/v1/events",
+        "/v1/calls/call-1",
+        "/v1/loops",
+    ] {
+        let response = get(path, None).await.expect("request");
+        assert_eq!(response.status(), 401, "{path} without a token");
+        let body: Value = response.json().await.expect("JSON error");
+        assert_eq!(body["error"]["code"], "unauthorized", "{path}");
+        let response = get(path, Some("Bearer wrong-token-wrong-token-wrong"))
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 401, "{path} with a wrong token");
+    }
+    let bearer = format!("Bearer {TOKEN}");
+    for path in ["/v1/stats/overview", "/v1/calls/call-1", "/v1/loops", "/"] {
+        let response = get(path, Some(&bearer)).await.expect("request");
+        assert_eq!(response.status(), 200, "{path} with the token");
+    }
+    // Health, readiness and the assets stay open.
+    for path in ["/healthz", "/assets/dashboard.css", "/login"] {
+        assert_eq!(
+            get(path, None).await.expect("request").status(),
+            200,
+            "{path}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_browser_is_sent_to_the_login_form_and_gets_a_strict_http_only_session_cookie() {
+    let server = server_with_token().await;
+    let client = no_redirects();
+    let response = client
+        .get(format!("{}/matrix?window=1h", server.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        "/login?next=%2Fmatrix%3Fwindow%3D1h"
+    );
+    let login = |token: &str| {
+        client
+            .post(format!("{}/login", server.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                serde_urlencoded::to_string([("token", token), ("next", "/matrix?window=1h")])
+                    .unwrap(),
+            )
+            .send()
+    };
+    assert_eq!(login("not-the-token").await.expect("request").status(), 401);
+    let response = login(TOKEN).await.expect("request");
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/matrix?window=1h");
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains(TOKEN),
+        "the cookie must not carry the token"
+    );
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let response = client
+        .get(format!("{}/matrix?window=1h", server.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn stats_endpoints_name_a_bad_window_and_pages_escape_platform_strings() {
+    let server = TestServer::start(carrier_rules()).await;
+    let (status, body) = server.get("/v1/stats/matrix?window=2h").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "window");
+    let (status, body) = server.get("/v1/stats/graph?colour=red").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "colour");
+
+    let hostile = "<script>alert(1)</script>";
+    let mut event = transfer(
+        "x1",
+        hostile,
+        "customer_service",
+        hostile,
+        "refund",
+        "cold",
+        None,
+    );
+    event["agent_id"] = json!("a");
+    let (status, answer) = server.post("/v1/transfers", &event).await;
+    assert_eq!(status, 200, "{answer}");
+    for path in [
+        "/calls?window=1h",
+        "/matrix?window=1h",
+        "/graph?window=1h",
+        "/departments?window=1h",
+    ] {
+        let page = server
+            .client
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("page");
+        assert!(!page.contains(hostile), "{path} has the raw string");
+        assert!(
+            page.contains("&lt;script&gt;"),
+            "{path} lacks the escaped string"
+        );
+    }
+    server.stop().await;
+}
