@@ -473,25 +473,23 @@ async fn events(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                     (receiver, None),
                 ));
             }
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep_until(deadline) => return None,
-                    received = receiver.recv() => match received {
-                        Ok(update) => {
-                            let event = Event::default()
-                                .event(update.kind)
-                                .json_data(&update)
-                                .unwrap_or_else(|_| Event::default().event(update.kind).data("{}"));
-                            return Some((Ok(event), (receiver, None)));
-                        }
-                        // Missed updates: tell the page to refresh anyway.
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                            let event = Event::default().event("lagged").data("{}");
-                            return Some((Ok(event), (receiver, None)));
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                    },
-                }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => None,
+                received = receiver.recv() => match received {
+                    Ok(update) => {
+                        let event = Event::default()
+                            .event(update.kind)
+                            .json_data(&update)
+                            .unwrap_or_else(|_| Event::default().event(update.kind).data("{}"));
+                        Some((Ok(event), (receiver, None)))
+                    }
+                    // Missed updates: tell the page to refresh anyway.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let event = Event::default().event("lagged").data("{}");
+                        Some((Ok(event), (receiver, None)))
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+                },
             }
         },
     );
