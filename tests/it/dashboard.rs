@@ -680,3 +680,31 @@ async fn stats_endpoints_name_a_bad_window_and_pages_escape_platform_strings() {
     }
     server.stop().await;
 }
+
+#[test]
+fn serve_refuses_a_public_address_without_a_dashboard_token_even_with_a_webhook_secret() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_loopguard"))
+        .args([
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--webhook-secret",
+            "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            "--rules",
+        ])
+        .arg(repo_root().join("routing-rules"))
+        .env_remove("LOOPGUARD_DASHBOARD_TOKEN")
+        .output()
+        .expect("run loopguard");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("without a dashboard token"), "{stderr}");
+    assert!(stderr.contains("LOOPGUARD_DASHBOARD_TOKEN"), "{stderr}");
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_loopguard"))
+        .args(["serve", "--dashboard-token", "short"])
+        .output()
+        .expect("run loopguard");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at least 16"));
+}
