@@ -33,6 +33,11 @@ pub fn layered(
     }
     // Depth-first from the entries, then from anything not reached; edges into a node
     // still on the stack are back edges and are ignored for layering.
+    // Entries stay in the first layer: edges into an entry are not followed either.
+    let mut is_entry = vec![false; count];
+    for &entry in entries.iter().filter(|&&entry| entry < count) {
+        is_entry[entry] = true;
+    }
     let mut state = vec![0u8; count]; // 0 new, 1 on stack, 2 done
     let mut forward: Vec<Vec<usize>> = vec![Vec::new(); count];
     let roots: Vec<usize> = entries
@@ -50,6 +55,9 @@ pub fn layered(
         while let Some((node, next)) = stack.pop() {
             if let Some(&target) = successors[node].get(next) {
                 stack.push((node, next + 1));
+                if is_entry[target] {
+                    continue;
+                }
                 match state[target] {
                     0 => {
                         forward[node].push(target);
@@ -172,6 +180,13 @@ mod tests {
         let (positions, _, _) = layered(4, &[0], &[(0, 1), (1, 2), (0, 2), (2, 0)]);
         let layers: Vec<usize> = positions.iter().map(|position| position.layer).collect();
         assert_eq!(layers, [0, 1, 2, 0]);
+    }
+
+    #[test]
+    fn entries_stay_in_the_first_layer_even_when_one_transfers_to_another() {
+        let (positions, _, _) = layered(3, &[0, 1], &[(0, 1), (1, 2), (0, 2)]);
+        let layers: Vec<usize> = positions.iter().map(|position| position.layer).collect();
+        assert_eq!(layers, [0, 0, 1]);
     }
 
     #[test]

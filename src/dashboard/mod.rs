@@ -381,9 +381,9 @@ async fn callbacks_page(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Html<String>, ApiError> {
-    let query = parse_query(query.as_deref(), false)?;
+    parse_query(query.as_deref(), false)?;
     let owed = stats::callbacks_owed(&owed_calls(&state), (state.clock)());
-    Ok(Html(pages::callbacks(&owed, &query)))
+    Ok(Html(pages::callbacks(&owed)))
 }
 
 /// A callback mark from the dashboard's buttons.

@@ -622,7 +622,8 @@ pub fn departments(rows: &[DepartmentRow], query: &ViewQuery) -> String {
     page("Departments", "/departments", Some(query.window), &content)
 }
 
-pub fn callbacks(owed: &[CallbackOwed], query: &ViewQuery) -> String {
+/// Callbacks owed are not limited to a window, so this page has no window selector.
+pub fn callbacks(owed: &[CallbackOwed]) -> String {
     let mut content = String::new();
     if owed.is_empty() {
         content.push_str(
@@ -660,7 +661,7 @@ pub fn callbacks(owed: &[CallbackOwed], query: &ViewQuery) -> String {
         }
         content.push_str("</tbody></table>");
     }
-    page("Callbacks owed", "/callbacks", Some(query.window), &content)
+    page("Callbacks owed", "/callbacks", None, &content)
 }
 
 #[cfg(test)]

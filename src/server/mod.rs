@@ -226,7 +226,7 @@ pub struct ServeArgs {
     /// Allowed clock difference for webhook timestamps, in seconds.
     #[arg(long, env = "LOOPGUARD_SIGNATURE_TOLERANCE", default_value_t = 300)]
     pub signature_tolerance: u32,
-    /// Allow listening beyond loopback without a webhook secret.
+    /// Allow listening beyond loopback without a webhook secret or a dashboard token.
     #[arg(long, env = "LOOPGUARD_INSECURE")]
     pub insecure: bool,
     /// Largest accepted request body in bytes.
