@@ -23,9 +23,11 @@ use super::engine::{CallRecord, CallbackStatus, Hop, Verdict};
 use super::rules::{Rules, RuntimeCode, TransferMode};
 
 /// The time range `[from, to)` a view covers, cut into intervals for time series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Window {
+    #[schema(value_type = String, format = DateTime)]
     pub from: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     pub to: Timestamp,
     /// Length of one time-series interval, in seconds (at least 1).
     pub interval_seconds: i64,
@@ -47,7 +49,7 @@ impl Window {
 }
 
 /// The headline numbers of the overview.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Overview {
     pub window: Window,
     /// Transfers in the window, every verdict.
@@ -72,15 +74,16 @@ pub struct Overview {
     pub loops_series: Vec<SeriesPoint>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SeriesPoint {
+    #[schema(value_type = String, format = DateTime)]
     pub start: Timestamp,
     pub loops: u64,
 }
 
 /// Department × department counts. `transfers[i][j]` is from `departments[i]` to
 /// `departments[j]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BounceMatrix {
     pub window: Window,
     /// The rules' departments in declaration order, then unknown ones seen, sorted.
@@ -96,7 +99,7 @@ pub struct BounceMatrix {
 }
 
 /// One row of the departments table. "Out" counts transfers the department made.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DepartmentRow {
     pub department: String,
     /// The rules' display name; the id for departments the rules do not know.
@@ -117,10 +120,11 @@ pub struct DepartmentRow {
 }
 
 /// A customer owed a callback.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CallbackOwed {
     pub call_id: String,
     pub callback_number: String,
+    #[schema(value_type = String, format = DateTime)]
     pub ended_at: Timestamp,
     /// Seconds from the end of the call to `now`.
     pub age_seconds: i64,
@@ -133,18 +137,20 @@ pub struct CallbackOwed {
     pub last_failed: Option<FailedMark>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FailedMark {
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
 /// A call with a warned or blocked transfer in the window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FlaggedCall {
     pub call_id: String,
     /// Event time of the newest flagged transfer.
+    #[schema(value_type = String, format = DateTime)]
     pub flagged_at: Timestamp,
     /// The worst verdict in the window.
     pub verdict: Verdict,
@@ -155,11 +161,12 @@ pub struct FlaggedCall {
     pub transfers_taken: u32,
     /// `resolved`, `abandoned`, `disconnected`, or absent while the call is live.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub ended: Option<&'static str>,
 }
 
 /// Traffic on the routing graph.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GraphTraffic {
     pub window: Window,
     pub nodes: Vec<GraphNode>,
@@ -167,7 +174,7 @@ pub struct GraphTraffic {
     pub edges: Vec<GraphEdge>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GraphNode {
     pub department: String,
     pub entry: bool,
@@ -175,7 +182,7 @@ pub struct GraphNode {
     pub known: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GraphEdge {
     pub from: String,
     pub to: String,
@@ -183,6 +190,7 @@ pub struct GraphEdge {
     pub allowed: bool,
     /// `warm` or `cold` as the rules allow it; absent for pairs the rules do not have.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub mode: Option<&'static str>,
     pub transfers: u64,
     pub blocked: u64,

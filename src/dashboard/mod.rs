@@ -27,8 +27,35 @@ use serde::Deserialize;
 use crate::core::engine::{CallId, CallRecord, CallbackRequest, CallbackStatus, EventId};
 use crate::core::rules::Rules;
 use crate::core::stats::{self, Window};
-use crate::server::api::{self, ApiError};
+use crate::server::api::{self, ApiError, ErrorBody};
 use crate::server::{AppState, LiveUpdate};
+
+/// The dashboard's part of the OpenAPI document: the `/v1/stats/*` endpoints.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        overview_json,
+        flagged_json,
+        matrix_json,
+        departments_json,
+        callbacks_json,
+        graph_json
+    ),
+    components(schemas(
+        stats::Window,
+        stats::Overview,
+        stats::SeriesPoint,
+        stats::FlaggedCall,
+        stats::BounceMatrix,
+        stats::DepartmentRow,
+        stats::CallbackOwed,
+        stats::FailedMark,
+        stats::GraphTraffic,
+        stats::GraphNode,
+        stats::GraphEdge
+    ))
+)]
+pub struct StatsApi;
 
 /// How many flagged calls a page or the JSON list shows.
 pub const FLAGGED_LIMIT: usize = 200;
@@ -208,7 +235,18 @@ fn window_of(state: &AppState, query: &ViewQuery) -> Window {
     query.window.window((state.clock)())
 }
 
-async fn overview_json(
+#[utoipa::path(
+    get,
+    path = "/v1/stats/overview",
+    tag = "dashboard",
+    params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now")),
+    responses(
+        (status = 200, description = "The overview numbers and the loops series", body = stats::Overview),
+        (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
+        (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
+    )
+)]
+pub async fn overview_json(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<stats::Overview>, ApiError> {
@@ -225,7 +263,18 @@ pub fn overview_of(state: &AppState, query: &ViewQuery) -> stats::Overview {
     overview
 }
 
-async fn flagged_json(
+#[utoipa::path(
+    get,
+    path = "/v1/stats/flagged",
+    tag = "dashboard",
+    params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now")),
+    responses(
+        (status = 200, description = "Calls with a warned or blocked transfer, newest first (at most 200)", body = Vec<stats::FlaggedCall>),
+        (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
+        (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
+    )
+)]
+pub async fn flagged_json(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<stats::FlaggedCall>>, ApiError> {
@@ -239,7 +288,18 @@ async fn flagged_json(
     )))
 }
 
-async fn matrix_json(
+#[utoipa::path(
+    get,
+    path = "/v1/stats/matrix",
+    tag = "dashboard",
+    params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now")),
+    responses(
+        (status = 200, description = "From × to matrices of transfers, blocked transfers, bounces and blocked bounces", body = stats::BounceMatrix),
+        (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
+        (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
+    )
+)]
+pub async fn matrix_json(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<stats::BounceMatrix>, ApiError> {
@@ -253,7 +313,18 @@ async fn matrix_json(
     )))
 }
 
-async fn departments_json(
+#[utoipa::path(
+    get,
+    path = "/v1/stats/departments",
+    tag = "dashboard",
+    params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now"), ("sort" = Option<String>, Query, description = "A column: `department`, `transfers_in`, `transfers_out`, `loops_caused`, `cold_share`, `missing_callback_share`, `callbacks_owed`, `known`")),
+    responses(
+        (status = 200, description = "One row per department", body = Vec<stats::DepartmentRow>),
+        (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
+        (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
+    )
+)]
+pub async fn departments_json(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<stats::DepartmentRow>>, ApiError> {
@@ -287,7 +358,18 @@ pub fn departments_of(
     Ok(rows)
 }
 
-async fn callbacks_json(
+#[utoipa::path(
+    get,
+    path = "/v1/stats/callbacks",
+    tag = "dashboard",
+    params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now")),
+    responses(
+        (status = 200, description = "Every callback owed, oldest first (not limited to the window)", body = Vec<stats::CallbackOwed>),
+        (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
+        (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
+    )
+)]
+pub async fn callbacks_json(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<stats::CallbackOwed>>, ApiError> {
@@ -298,7 +380,18 @@ async fn callbacks_json(
     )))
 }
 
-async fn graph_json(
+#[utoipa::path(
+    get,
+    path = "/v1/stats/graph",
+    tag = "dashboard",
+    params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now")),
+    responses(
+        (status = 200, description = "Departments and edges with traffic; pairs seen that the rules do not allow are marked", body = stats::GraphTraffic),
+        (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
+        (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
+    )
+)]
+pub async fn graph_json(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<stats::GraphTraffic>, ApiError> {
