@@ -78,6 +78,27 @@ async fn run(calls: usize, iterations: usize) {
         started.elapsed()
     );
     let state = Arc::new(AppState::new(rules, "bench", store));
+    // The part of a view that holds the store's lock (the webhook waits on it):
+    // computing the departments table, the view that reads the most, in place.
+    let window = loopguard::dashboard::WindowChoice::Hour.window(Timestamp::now());
+    let rules = state.rules.load_full();
+    let mut locked: Vec<Duration> = (0..iterations)
+        .map(|_| {
+            let started = Instant::now();
+            let rows = loopguard::dashboard::with_calls(&state, |calls| {
+                loopguard::core::stats::departments_table(calls.iter().copied(), &rules, &window)
+            });
+            let elapsed = started.elapsed();
+            assert!(!rows.is_empty());
+            elapsed
+        })
+        .collect();
+    locked.sort();
+    println!(
+        "store lock held for the departments table over {calls} calls: median {:.2?}, max {:.2?}",
+        locked[locked.len() / 2],
+        locked[locked.len() - 1]
+    );
     let router = app(state);
     println!(
         "{:<34} {:>10} {:>10} {:>10}",

@@ -14,8 +14,6 @@
 //!   bounce* is the same return attempted and blocked (the engine caught it);
 //! - a *loop* is a hop with a ping-pong, circular-handoff or max-hops-exceeded finding.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
@@ -197,12 +195,13 @@ pub struct GraphEdge {
     pub bounces: u64,
 }
 
-/// Whether a call has a transfer in the window.
-pub fn in_window(call: &CallRecord, window: &Window) -> bool {
-    call.hops.iter().any(|hop| window.contains(hop.occurred_at))
-}
+/// The calls a statistic reads: any cheap-to-clone iterable of call records (a slice,
+/// or references collected under the store's lock), since some statistics pass twice.
+pub trait Calls<'a>: IntoIterator<Item = &'a CallRecord> + Clone {}
 
-pub fn overview(calls: &[CallRecord], window: &Window) -> Overview {
+impl<'a, T: IntoIterator<Item = &'a CallRecord> + Clone> Calls<'a> for T {}
+
+pub fn overview<'a>(calls: impl Calls<'a>, window: &Window) -> Overview {
     let buckets = bucket_count(window);
     let mut series = vec![0u64; buckets];
     let mut overview = Overview {
@@ -216,10 +215,14 @@ pub fn overview(calls: &[CallRecord], window: &Window) -> Overview {
         cold_share: 0.0,
         missing_callback: 0,
         missing_callback_share: 0.0,
-        callbacks_owed: calls.iter().filter(|call| call.callback_owed()).count() as u64,
+        callbacks_owed: calls
+            .clone()
+            .into_iter()
+            .filter(|call| call.callback_owed())
+            .count() as u64,
         loops_series: Vec::new(),
     };
-    for call in calls {
+    for call in calls.clone() {
         let mut counted = false;
         let mut looped = false;
         for hop in call
@@ -268,25 +271,19 @@ pub fn overview(calls: &[CallRecord], window: &Window) -> Overview {
     overview
 }
 
-pub fn bounce_matrix(calls: &[CallRecord], rules: &Rules, window: &Window) -> BounceMatrix {
-    let departments = department_names(calls, rules, window);
-    let index: HashMap<&str, usize> = departments
-        .iter()
-        .enumerate()
-        .map(|(position, name)| (name.as_str(), position))
-        .collect();
+pub fn bounce_matrix<'a>(calls: impl Calls<'a>, rules: &Rules, window: &Window) -> BounceMatrix {
+    let departments = department_names(calls.clone(), rules, window);
+    let index = DepartmentIndex(&departments);
     let size = departments.len();
     let square = || vec![vec![0u64; size]; size];
     let (mut transfers, mut blocked, mut bounces, mut blocked_bounces) =
         (square(), square(), square(), square());
-    for call in calls {
+    for call in calls.clone() {
         for (hop, returning) in classified_hops(call) {
             if !window.contains(hop.occurred_at) {
                 continue;
             }
-            let (Some(&from), Some(&to)) =
-                (index.get(hop.from.as_str()), index.get(hop.to.as_str()))
-            else {
+            let (Some(from), Some(to)) = (index.get(&hop.from), index.get(&hop.to)) else {
                 continue;
             };
             match (hop.moved, returning) {
@@ -313,12 +310,12 @@ pub fn bounce_matrix(calls: &[CallRecord], rules: &Rules, window: &Window) -> Bo
     }
 }
 
-pub fn departments_table(
-    calls: &[CallRecord],
+pub fn departments_table<'a>(
+    calls: impl Calls<'a>,
     rules: &Rules,
     window: &Window,
 ) -> Vec<DepartmentRow> {
-    let names = department_names(calls, rules, window);
+    let names = department_names(calls.clone(), rules, window);
     let mut rows: Vec<DepartmentRow> = names
         .iter()
         .map(|department| {
@@ -340,23 +337,19 @@ pub fn departments_table(
             }
         })
         .collect();
-    let index: HashMap<String, usize> = names
-        .into_iter()
-        .enumerate()
-        .map(|(position, name)| (name, position))
-        .collect();
-    for call in calls {
+    let index = DepartmentIndex(&names);
+    for call in calls.clone() {
         for hop in call
             .hops
             .iter()
             .filter(|hop| window.contains(hop.occurred_at))
         {
-            if let Some(&to) = index.get(&hop.to)
+            if let Some(to) = index.get(&hop.to)
                 && hop.moved
             {
                 rows[to].transfers_in += 1;
             }
-            if let Some(&from) = index.get(&hop.from) {
+            if let Some(from) = index.get(&hop.from) {
                 let row = &mut rows[from];
                 row.transfers_out += 1;
                 row.loops_caused += u64::from(is_loop(hop));
@@ -366,7 +359,7 @@ pub fn departments_table(
         }
         if call.callback_owed()
             && let Some(last) = call.hops.iter().rev().find(|hop| hop.moved)
-            && let Some(&from) = index.get(&last.from)
+            && let Some(from) = index.get(&last.from)
         {
             rows[from].callbacks_owed += 1;
         }
@@ -379,9 +372,9 @@ pub fn departments_table(
 }
 
 /// Every callback owed, oldest first (ties by call id).
-pub fn callbacks_owed(calls: &[CallRecord], now: Timestamp) -> Vec<CallbackOwed> {
+pub fn callbacks_owed<'a>(calls: impl Calls<'a>, now: Timestamp) -> Vec<CallbackOwed> {
     let mut owed: Vec<CallbackOwed> = calls
-        .iter()
+        .into_iter()
         .filter(|call| call.callback_owed())
         .filter_map(|call| {
             let ended = call.ended.as_ref()?;
@@ -413,9 +406,9 @@ pub fn callbacks_owed(calls: &[CallRecord], now: Timestamp) -> Vec<CallbackOwed>
 }
 
 /// Calls with a warned or blocked transfer in the window, newest flag first, at most `limit`.
-pub fn flagged_calls(calls: &[CallRecord], window: &Window, limit: usize) -> Vec<FlaggedCall> {
+pub fn flagged_calls<'a>(calls: impl Calls<'a>, window: &Window, limit: usize) -> Vec<FlaggedCall> {
     let mut flagged: Vec<FlaggedCall> = calls
-        .iter()
+        .into_iter()
         .filter_map(|call| {
             let hops: Vec<&Hop> = call
                 .hops
@@ -458,8 +451,8 @@ pub fn flagged_calls(calls: &[CallRecord], window: &Window, limit: usize) -> Vec
     flagged
 }
 
-pub fn graph_traffic(calls: &[CallRecord], rules: &Rules, window: &Window) -> GraphTraffic {
-    let names = department_names(calls, rules, window);
+pub fn graph_traffic<'a>(calls: impl Calls<'a>, rules: &Rules, window: &Window) -> GraphTraffic {
+    let names = department_names(calls.clone(), rules, window);
     let nodes = names
         .iter()
         .map(|department| {
@@ -471,16 +464,22 @@ pub fn graph_traffic(calls: &[CallRecord], rules: &Rules, window: &Window) -> Gr
             }
         })
         .collect();
-    // (transfers, blocked, bounces) per ordered pair.
-    let mut traffic: BTreeMap<(&str, &str), (u64, u64, u64)> = BTreeMap::new();
-    for call in calls {
+    let index = DepartmentIndex(&names);
+    // (transfers, blocked, bounces) per ordered pair of positions in `names`.
+    let size = names.len();
+    let mut traffic = vec![(0u64, 0u64, 0u64); size * size];
+    let mut seen = vec![false; size * size];
+    for call in calls.clone() {
         for (hop, returning) in classified_hops(call) {
             if !window.contains(hop.occurred_at) {
                 continue;
             }
-            let counts = traffic
-                .entry((hop.from.as_str(), hop.to.as_str()))
-                .or_default();
+            let (Some(from), Some(to)) = (index.get(&hop.from), index.get(&hop.to)) else {
+                continue;
+            };
+            let cell = from * size + to;
+            seen[cell] = true;
+            let counts = &mut traffic[cell];
             if hop.moved {
                 counts.0 += 1;
                 counts.2 += u64::from(returning);
@@ -495,7 +494,10 @@ pub fn graph_traffic(calls: &[CallRecord], rules: &Rules, window: &Window) -> Gr
         .map(|transfer| {
             let from = rules.departments[transfer.from].id.as_str();
             let to = rules.departments[transfer.to].id.as_str();
-            let (transfers, blocked, bounces) = traffic.remove(&(from, to)).unwrap_or_default();
+            // The rules' departments come first in `names`, in declaration order.
+            let cell = transfer.from * size + transfer.to;
+            seen[cell] = false;
+            let (transfers, blocked, bounces) = traffic[cell];
             GraphEdge {
                 from: from.to_owned(),
                 to: to.to_owned(),
@@ -507,19 +509,18 @@ pub fn graph_traffic(calls: &[CallRecord], rules: &Rules, window: &Window) -> Gr
             }
         })
         .collect();
-    edges.extend(
-        traffic
-            .into_iter()
-            .map(|((from, to), (transfers, blocked, bounces))| GraphEdge {
-                from: from.to_owned(),
-                to: to.to_owned(),
-                allowed: false,
-                mode: None,
-                transfers,
-                blocked,
-                bounces,
-            }),
-    );
+    for (cell, _) in seen.iter().enumerate().filter(|(_, seen)| **seen) {
+        let (transfers, blocked, bounces) = traffic[cell];
+        edges.push(GraphEdge {
+            from: names[cell / size].clone(),
+            to: names[cell % size].clone(),
+            allowed: false,
+            mode: None,
+            transfers,
+            blocked,
+            bounces,
+        });
+    }
     GraphTraffic {
         window: *window,
         nodes,
@@ -529,11 +530,12 @@ pub fn graph_traffic(calls: &[CallRecord], rules: &Rules, window: &Window) -> Gr
 
 /// Each hop of a call with whether it returns B→A after a moved A→B earlier in the call.
 fn classified_hops(call: &CallRecord) -> impl Iterator<Item = (&Hop, bool)> {
-    let mut taken: HashSet<(&str, &str)> = HashSet::new();
+    // Chains are short: a vector beats a hash set here (this runs for every call).
+    let mut taken: Vec<(&str, &str)> = Vec::new();
     call.hops.iter().map(move |hop| {
         let returning = taken.contains(&(hop.to.as_str(), hop.from.as_str()));
         if hop.moved {
-            taken.insert((hop.from.as_str(), hop.to.as_str()));
+            taken.push((hop.from.as_str(), hop.to.as_str()));
         }
         (hop, returning)
     })
@@ -541,23 +543,33 @@ fn classified_hops(call: &CallRecord) -> impl Iterator<Item = (&Hop, bool)> {
 
 /// The rules' departments in declaration order, then departments seen in the window's
 /// transfers that the rules do not know, sorted.
-fn department_names(calls: &[CallRecord], rules: &Rules, window: &Window) -> Vec<String> {
+fn department_names<'a>(calls: impl Calls<'a>, rules: &Rules, window: &Window) -> Vec<String> {
     let mut names: Vec<String> = rules
         .departments
         .iter()
         .map(|department| department.id.as_str().to_owned())
         .collect();
     let mut unknown: Vec<&str> = calls
-        .iter()
+        .into_iter()
         .flat_map(|call| call.hops.iter())
         .filter(|hop| window.contains(hop.occurred_at))
         .flat_map(|hop| [hop.from.as_str(), hop.to.as_str()])
-        .filter(|name| rules.department(name).is_none())
+        .filter(|name| !names.iter().any(|known| known == name))
         .collect();
     unknown.sort_unstable();
     unknown.dedup();
     names.extend(unknown.into_iter().map(str::to_owned));
     names
+}
+
+/// Department name → position. A linear scan: a contact center has tens of
+/// departments, and comparing short strings beats hashing them on every hop.
+struct DepartmentIndex<'a>(&'a [String]);
+
+impl DepartmentIndex<'_> {
+    fn get(&self, name: &str) -> Option<usize> {
+        self.0.iter().position(|known| known == name)
+    }
 }
 
 fn is_loop(hop: &Hop) -> bool {

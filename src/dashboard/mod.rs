@@ -25,7 +25,6 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use crate::core::engine::{CallId, CallRecord, CallbackRequest, CallbackStatus, EventId};
-use crate::core::rules::Rules;
 use crate::core::stats::{self, Window};
 use crate::server::api::{self, ApiError, ErrorBody};
 use crate::server::{AppState, LiveUpdate};
@@ -193,42 +192,21 @@ pub fn parse_query(query: Option<&str>, allow_sort: bool) -> Result<ViewQuery, A
     Ok(view)
 }
 
-/// What a view needs: the calls (copied out of the store), the rules and the time.
-pub struct Snapshot {
-    pub calls: Vec<CallRecord>,
-    pub rules: Arc<Rules>,
-    pub now: Timestamp,
-}
-
-/// Copies the calls with a transfer in `window`, or every call when `window` is `None`.
-/// The store's lock is held only while copying.
-pub fn snapshot(state: &AppState, window: Option<&Window>) -> Snapshot {
-    let mut calls = Vec::new();
+/// Runs `compute` over every call under the store's lock and returns its result.
+///
+/// The statistics are computed in place rather than on a copy: with 10,000 calls,
+/// copying the records out took about 15 ms of lock time (the webhook waits on that
+/// lock), computing a view in place about 1 ms (see `benches/dashboard.rs`). Only
+/// plain results leave the closure; rendering happens after the lock is released.
+pub fn with_calls<T>(state: &AppState, compute: impl FnOnce(&[&CallRecord]) -> T) -> T {
+    let mut compute = Some(compute);
+    let mut result = None;
     state.store.read(&mut |engine| {
-        calls = engine
-            .calls()
-            .filter(|call| window.is_none_or(|window| stats::in_window(call, window)))
-            .cloned()
-            .collect();
+        let calls: Vec<&CallRecord> = engine.calls().collect();
+        result = compute.take().map(|compute| compute(&calls));
     });
-    Snapshot {
-        calls,
-        rules: state.rules.load_full(),
-        now: (state.clock)(),
-    }
-}
-
-/// Calls owed a callback, whenever they ended.
-fn owed_calls(state: &AppState) -> Vec<CallRecord> {
-    let mut calls = Vec::new();
-    state.store.read(&mut |engine| {
-        calls = engine
-            .calls()
-            .filter(|call| call.callback_owed())
-            .cloned()
-            .collect();
-    });
-    calls
+    // `read` runs its closure exactly once; a store that did not would be a bug.
+    result.expect("CallStore::read runs the closure once")
 }
 
 fn window_of(state: &AppState, query: &ViewQuery) -> Window {
@@ -257,10 +235,10 @@ pub async fn overview_json(
 /// The overview; callbacks owed count every call, not only the window's.
 pub fn overview_of(state: &AppState, query: &ViewQuery) -> stats::Overview {
     let window = window_of(state, query);
-    let snapshot = snapshot(state, Some(&window));
-    let mut overview = stats::overview(&snapshot.calls, &window);
-    overview.callbacks_owed = owed_calls(state).len() as u64;
-    overview
+    // Over every call: transfers count only in the window, callbacks owed count whenever.
+    with_calls(state, |calls| {
+        stats::overview(calls.iter().copied(), &window)
+    })
 }
 
 #[utoipa::path(
@@ -280,12 +258,9 @@ pub async fn flagged_json(
 ) -> Result<Json<Vec<stats::FlaggedCall>>, ApiError> {
     let query = parse_query(query.as_deref(), false)?;
     let window = window_of(&state, &query);
-    let snapshot = snapshot(&state, Some(&window));
-    Ok(Json(stats::flagged_calls(
-        &snapshot.calls,
-        &window,
-        FLAGGED_LIMIT,
-    )))
+    Ok(Json(with_calls(&state, |calls| {
+        stats::flagged_calls(calls.iter().copied(), &window, FLAGGED_LIMIT)
+    })))
 }
 
 #[utoipa::path(
@@ -305,12 +280,10 @@ pub async fn matrix_json(
 ) -> Result<Json<stats::BounceMatrix>, ApiError> {
     let query = parse_query(query.as_deref(), false)?;
     let window = window_of(&state, &query);
-    let snapshot = snapshot(&state, Some(&window));
-    Ok(Json(stats::bounce_matrix(
-        &snapshot.calls,
-        &snapshot.rules,
-        &window,
-    )))
+    let rules = state.rules.load_full();
+    Ok(Json(with_calls(&state, |calls| {
+        stats::bounce_matrix(calls.iter().copied(), &rules, &window)
+    })))
 }
 
 #[utoipa::path(
@@ -339,16 +312,11 @@ pub fn departments_of(
     query: &ViewQuery,
 ) -> Result<Vec<stats::DepartmentRow>, ApiError> {
     let window = window_of(state, query);
-    let snapshot = snapshot(state, Some(&window));
-    let mut rows = stats::departments_table(&snapshot.calls, &snapshot.rules, &window);
-    // Callbacks owed are not limited to the window: count them over every call.
-    let owed = stats::departments_table(&owed_calls(state), &snapshot.rules, &window);
-    for row in &mut rows {
-        row.callbacks_owed = owed
-            .iter()
-            .find(|other| other.department == row.department)
-            .map_or(0, |other| other.callbacks_owed);
-    }
+    let rules = state.rules.load_full();
+    // Over every call: transfers count only in the window, callbacks owed count whenever.
+    let mut rows = with_calls(state, |calls| {
+        stats::departments_table(calls.iter().copied(), &rules, &window)
+    });
     if let Some(column) = &query.sort {
         pages::sort_departments(&mut rows, column).map_err(|message| {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-value", message)
@@ -374,10 +342,10 @@ pub async fn callbacks_json(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<stats::CallbackOwed>>, ApiError> {
     parse_query(query.as_deref(), false)?;
-    Ok(Json(stats::callbacks_owed(
-        &owed_calls(&state),
-        (state.clock)(),
-    )))
+    let now = (state.clock)();
+    Ok(Json(with_calls(&state, |calls| {
+        stats::callbacks_owed(calls.iter().copied(), now)
+    })))
 }
 
 #[utoipa::path(
@@ -397,12 +365,10 @@ pub async fn graph_json(
 ) -> Result<Json<stats::GraphTraffic>, ApiError> {
     let query = parse_query(query.as_deref(), false)?;
     let window = window_of(&state, &query);
-    let snapshot = snapshot(&state, Some(&window));
-    Ok(Json(stats::graph_traffic(
-        &snapshot.calls,
-        &snapshot.rules,
-        &window,
-    )))
+    let rules = state.rules.load_full();
+    Ok(Json(with_calls(&state, |calls| {
+        stats::graph_traffic(calls.iter().copied(), &rules, &window)
+    })))
 }
 
 async fn overview_page(
@@ -419,8 +385,9 @@ async fn flagged_page(
 ) -> Result<Html<String>, ApiError> {
     let query = parse_query(query.as_deref(), false)?;
     let window = window_of(&state, &query);
-    let snapshot = snapshot(&state, Some(&window));
-    let flagged = stats::flagged_calls(&snapshot.calls, &window, FLAGGED_LIMIT);
+    let flagged = with_calls(&state, |calls| {
+        stats::flagged_calls(calls.iter().copied(), &window, FLAGGED_LIMIT)
+    });
     Ok(Html(pages::flagged(&flagged, &query)))
 }
 
@@ -445,8 +412,10 @@ async fn matrix_page(
 ) -> Result<Html<String>, ApiError> {
     let query = parse_query(query.as_deref(), false)?;
     let window = window_of(&state, &query);
-    let snapshot = snapshot(&state, Some(&window));
-    let matrix = stats::bounce_matrix(&snapshot.calls, &snapshot.rules, &window);
+    let rules = state.rules.load_full();
+    let matrix = with_calls(&state, |calls| {
+        stats::bounce_matrix(calls.iter().copied(), &rules, &window)
+    });
     Ok(Html(pages::matrix(&matrix, &query)))
 }
 
@@ -456,8 +425,10 @@ async fn graph_page(
 ) -> Result<Html<String>, ApiError> {
     let query = parse_query(query.as_deref(), false)?;
     let window = window_of(&state, &query);
-    let snapshot = snapshot(&state, Some(&window));
-    let graph = stats::graph_traffic(&snapshot.calls, &snapshot.rules, &window);
+    let rules = state.rules.load_full();
+    let graph = with_calls(&state, |calls| {
+        stats::graph_traffic(calls.iter().copied(), &rules, &window)
+    });
     Ok(Html(pages::graph(&graph, &query)))
 }
 
@@ -475,7 +446,10 @@ async fn callbacks_page(
     RawQuery(query): RawQuery,
 ) -> Result<Html<String>, ApiError> {
     parse_query(query.as_deref(), false)?;
-    let owed = stats::callbacks_owed(&owed_calls(&state), (state.clock)());
+    let now = (state.clock)();
+    let owed = with_calls(&state, |calls| {
+        stats::callbacks_owed(calls.iter().copied(), now)
+    });
     Ok(Html(pages::callbacks(&owed)))
 }
 
