@@ -26,10 +26,13 @@
       });
   }
 
-  // Bursts of events become one refresh.
+  // Bursts of events become one refresh, at most one per second: each refresh
+  // computes the view under the store's lock, which the webhook also needs.
+  var lastRefresh = 0;
   function schedule() {
     if (timer !== null) { return; }
-    timer = setTimeout(function () { timer = null; refresh(); }, 150);
+    var wait = Math.max(150, lastRefresh + 1000 - Date.now());
+    timer = setTimeout(function () { timer = null; lastRefresh = Date.now(); refresh(); }, wait);
   }
 
   function connect() {
