@@ -154,7 +154,8 @@ pub struct FlaggedCall {
     pub verdict: Verdict,
     /// Finding codes of the flagged transfers, sorted, without duplicates.
     pub codes: Vec<String>,
-    /// Departments the call went through (moved hops).
+    /// Departments the call went through (moved hops); only the first department when
+    /// every transfer was blocked.
     pub chain: Vec<String>,
     pub transfers_taken: u32,
     /// `resolved`, `abandoned`, `disconnected`, or absent while the call is live.
@@ -432,11 +433,7 @@ pub fn flagged_calls<'a>(calls: impl Calls<'a>, window: &Window, limit: usize) -
                     .max()
                     .unwrap_or(Verdict::Warn),
                 codes,
-                chain: call
-                    .chain()
-                    .into_iter()
-                    .map(|step| step.department)
-                    .collect(),
+                chain: chain_or_start(call),
                 transfers_taken: call.transfers_taken(),
                 ended: call.ended.as_ref().map(|end| end.outcome.as_str()),
             })
@@ -525,6 +522,20 @@ pub fn graph_traffic<'a>(calls: impl Calls<'a>, rules: &Rules, window: &Window) 
         window: *window,
         nodes,
         edges,
+    }
+}
+
+/// The departments a call went through; a call that never moved is still where its
+/// first transfer was attempted from.
+fn chain_or_start(call: &CallRecord) -> Vec<String> {
+    let chain: Vec<String> = call
+        .chain()
+        .into_iter()
+        .map(|step| step.department)
+        .collect();
+    match call.hops.first() {
+        Some(first) if chain.is_empty() => vec![first.from.clone()],
+        _ => chain,
     }
 }
 
