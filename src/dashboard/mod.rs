@@ -464,13 +464,30 @@ struct DashboardMark {
 /// `POST /calls/{call_id}/callback`: the dashboard's "mark done" / "mark failed". The
 /// webhook route `POST /v1/calls/{call_id}/callback` takes the webhook signature, which
 /// a browser cannot make; this one takes the dashboard's credential instead (and, the
-/// session cookie being `SameSite=Strict`, a cross-site page cannot post it). The mark
+/// session cookie being `SameSite=Strict` and the body JSON only, a cross-site page
+/// cannot post it). The mark
 /// is stored exactly like one from the webhook.
 async fn mark_callback(
     State(state): State<Arc<AppState>>,
     Path(call_id): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Json<CallRecord>, ApiError> {
+    // Only JSON: a cross-site page can post text/plain without a CORS preflight, but
+    // not application/json, so this also keeps other sites from marking callbacks
+    // when the dashboard runs without a token on loopback.
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_start().starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send the callback mark as application/json",
+        )
+        .with_field("content-type"));
+    }
     let invalid = |field: &'static str, message: String| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-value", message).with_field(field)
     };

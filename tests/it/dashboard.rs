@@ -571,6 +571,38 @@ async fn with_a_dashboard_token_the_read_routes_need_it_and_the_webhook_does_not
         let response = get(path, Some(&bearer)).await.expect("request");
         assert_eq!(response.status(), 200, "{path} with the token");
     }
+    // The dashboard's callback button route takes the token too, and JSON only.
+    let mark = |content_type: &str, authorization: Option<&str>| {
+        let mut request = client
+            .post(format!("{}/calls/call-1/callback", server.base))
+            .header("content-type", content_type)
+            .body(r#"{"event_id":"m1","status":"failed","note":"no answer"}"#);
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        request.send()
+    };
+    assert_eq!(
+        mark("application/json", None)
+            .await
+            .expect("request")
+            .status(),
+        401
+    );
+    assert_eq!(
+        mark("text/plain", Some(&bearer))
+            .await
+            .expect("request")
+            .status(),
+        415
+    );
+    assert_eq!(
+        mark("application/json", Some(&bearer))
+            .await
+            .expect("request")
+            .status(),
+        200
+    );
     // Health, readiness and the assets stay open.
     for path in ["/healthz", "/assets/dashboard.css", "/login"] {
         assert_eq!(
