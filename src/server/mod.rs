@@ -154,7 +154,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/transfers", post(api::post_transfer))
         .route("/v1/calls/{call_id}/end", post(api::post_call_end))
         .route("/v1/calls/{call_id}/callback", post(api::post_callback))
-        // The dashboard, its stats and the read APIs (GET /v1/calls/{call_id}, /v1/loops), behind the dashboard's access check.
+        // The dashboard, /v1/stats/*, /v1/events and the read APIs (GET /v1/calls/{call_id},
+        // GET /v1/loops), all behind the dashboard's access check.
         .merge(crate::dashboard::routes(state.clone()))
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
