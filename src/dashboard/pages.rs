@@ -683,6 +683,56 @@ mod tests {
     }
 
     #[test]
+    fn the_graph_draws_every_node_and_marks_edges_by_traffic_bounces_and_rules() {
+        use crate::core::stats::{GraphEdge, GraphNode, Window};
+        let node = |name: &str, entry: bool, known: bool| GraphNode {
+            department: name.to_owned(),
+            entry,
+            known,
+        };
+        let edge = |from: &str, to: &str, allowed: bool, transfers: u64, bounces: u64| GraphEdge {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            allowed,
+            mode: allowed.then_some("warm"),
+            transfers,
+            blocked: 0,
+            bounces,
+        };
+        let graph = GraphTraffic {
+            window: Window {
+                from: Timestamp::UNIX_EPOCH,
+                to: Timestamp::UNIX_EPOCH,
+                interval_seconds: 60,
+            },
+            nodes: vec![
+                node("front", true, true),
+                node("back", false, true),
+                node("<x>", false, false),
+            ],
+            edges: vec![
+                edge("front", "back", true, 3, 0),
+                edge("back", "front", true, 1, 1),
+                edge("back", "<x>", false, 2, 0),
+                edge("front", "<x>", true, 0, 0),
+            ],
+        };
+        let svg = graph_svg(&graph);
+        assert_eq!(svg.matches("<g class=\"node").count(), 3);
+        assert!(
+            svg.contains(r#"class="node entry" data-testid="node-front""#),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(r#"class="node unknown" data-testid="node-&lt;x&gt;""#),
+            "{svg}"
+        );
+        assert!(svg.contains(r#"class="edge busy""#) && svg.contains(r#"class="edge bounce""#));
+        assert!(svg.contains(r#"class="edge unallowed""#) && svg.contains(r#"class="edge idle""#));
+        assert!(!svg.contains("<x>"), "every name is escaped");
+    }
+
+    #[test]
     fn ages_read_as_seconds_minutes_hours_days() {
         assert_eq!(age(5), "5s");
         assert_eq!(age(125), "2m");
