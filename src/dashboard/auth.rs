@@ -25,6 +25,9 @@ use crate::server::api::ApiError;
 
 pub const SESSION_COOKIE: &str = "loopguard_session";
 
+/// How long a login lasts.
+pub const SESSION_SECONDS: i64 = 12 * 60 * 60;
+
 /// Shortest accepted dashboard token, in bytes.
 pub const MIN_TOKEN_LENGTH: usize = 16;
 
@@ -58,7 +61,7 @@ pub async fn require_access(
     let Some(token) = state.dashboard_token.as_deref() else {
         return next.run(request).await;
     };
-    if is_authorized(request.headers(), token) {
+    if is_authorized(request.headers(), token, (state.clock)().as_second()) {
         return next.run(request).await;
     }
     let path = request.uri().path();
@@ -86,7 +89,7 @@ pub async fn require_access(
     response
 }
 
-fn is_authorized(headers: &HeaderMap, token: &str) -> bool {
+fn is_authorized(headers: &HeaderMap, token: &str, now: i64) -> bool {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -94,21 +97,34 @@ fn is_authorized(headers: &HeaderMap, token: &str) -> bool {
         .is_some_and(|presented| constant_time_eq(presented.trim(), token));
     bearer
         || cookie(headers, SESSION_COOKIE)
-            .is_some_and(|presented| constant_time_eq(presented, &session_value(token)))
+            .is_some_and(|presented| valid_session(presented, token, now))
 }
 
-/// The session cookie's value: an HMAC of a fixed label under the token, so the cookie
-/// never carries the token itself and changes when the token is rotated.
-pub fn session_value(token: &str) -> String {
+/// A session cookie is `<expiry, Unix seconds>.<HMAC-SHA256 of the expiry under the
+/// token>`: it never carries the token, ends after [`SESSION_SECONDS`], and every session
+/// ends when the token is rotated.
+pub fn session_value(token: &str, expires: i64) -> String {
     // HMAC-SHA256 accepts keys of any length, so `new_from_slice` cannot fail.
     let mut mac =
         Hmac::<Sha256>::new_from_slice(token.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(b"loopguard dashboard session v1");
-    mac.finalize()
+    mac.update(format!("loopguard dashboard session v1|{expires}").as_bytes());
+    let signature: String = mac
+        .finalize()
         .into_bytes()
         .iter()
         .map(|byte| format!("{byte:02x}"))
-        .collect()
+        .collect();
+    format!("{expires}.{signature}")
+}
+
+fn valid_session(presented: &str, token: &str, now: i64) -> bool {
+    let Some(expires) = presented
+        .split_once('.')
+        .and_then(|(expires, _)| expires.parse::<i64>().ok())
+    else {
+        return false;
+    };
+    expires > now && constant_time_eq(presented, &session_value(token, expires))
 }
 
 fn constant_time_eq(presented: &str, expected: &str) -> bool {
@@ -177,9 +193,10 @@ pub async fn login(State(state): State<Arc<AppState>>, body: Bytes) -> Response 
         )
             .into_response();
     }
+    let expires = (state.clock)().as_second() + SESSION_SECONDS;
     let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-        session_value(token)
+        "{SESSION_COOKIE}={}; Path=/; Max-Age={SESSION_SECONDS}; HttpOnly; SameSite=Strict",
+        session_value(token, expires)
     );
     Response::builder()
         .status(StatusCode::SEE_OTHER)
@@ -227,6 +244,24 @@ mod tests {
             check_access(public, Some("a-long-enough-token"), false),
             Ok(Some("a-long-enough-token".to_owned()))
         );
+    }
+
+    #[test]
+    fn a_session_is_valid_until_it_expires_and_only_under_its_token() {
+        let token = "a-long-enough-token";
+        let session = session_value(token, 1_000);
+        assert!(valid_session(&session, token, 999));
+        assert!(!valid_session(&session, token, 1_000), "expired");
+        assert!(
+            !valid_session(&session, "another-long-token", 999),
+            "rotated token"
+        );
+        let stretched = session.replacen("1000", "9000", 1);
+        assert!(
+            !valid_session(&stretched, token, 999),
+            "a changed expiry breaks the signature"
+        );
+        assert!(!valid_session("garbage", token, 0));
     }
 
     #[test]
