@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod core;
+pub mod dashboard;
 pub mod render;
 pub mod rules_files;
 pub mod server;

@@ -15,4 +15,5 @@ pub mod graph;
 pub mod lint;
 pub mod rules;
 pub mod source;
+pub mod stats;
 pub mod suppress;

@@ -51,6 +51,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// New events, for live views (server-sent events). Lagging receivers lose updates.
     pub live: tokio::sync::broadcast::Sender<LiveUpdate>,
+    /// `None`: the dashboard and read APIs are open (loopback only, or `--insecure`).
+    pub dashboard_token: Option<String>,
 }
 
 /// A new event, as announced to live views.
@@ -94,6 +96,7 @@ impl AppState {
             clock: Timestamp::now,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             live: tokio::sync::broadcast::channel(1024).0,
+            dashboard_token: None,
         }
     }
 
@@ -160,8 +163,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/transfers", post(api::post_transfer))
         .route("/v1/calls/{call_id}/end", post(api::post_call_end))
         .route("/v1/calls/{call_id}/callback", post(api::post_callback))
-        .route("/v1/calls/{call_id}", get(api::get_call))
-        .route("/v1/loops", get(api::get_loops))
+        // The dashboard, /v1/stats/*, /v1/events and the read APIs (GET /v1/calls/{call_id},
+        // GET /v1/loops), all behind the dashboard's access check.
+        .merge(crate::dashboard::routes(state.clone()))
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
@@ -232,7 +236,7 @@ pub struct ServeArgs {
     /// Allowed clock difference for webhook timestamps, in seconds.
     #[arg(long, env = "LOOPGUARD_SIGNATURE_TOLERANCE", default_value_t = 300)]
     pub signature_tolerance: u32,
-    /// Allow listening beyond loopback without a webhook secret.
+    /// Allow listening beyond loopback without a webhook secret or a dashboard token.
     #[arg(long, env = "LOOPGUARD_INSECURE")]
     pub insecure: bool,
     /// Largest accepted request body in bytes.
@@ -259,6 +263,11 @@ pub struct ServeArgs {
     /// Requests that may wait for the store's writer before the webhook answers 503.
     #[arg(long, env = "LOOPGUARD_STORE_QUEUE", default_value_t = 10_000)]
     pub store_queue: usize,
+    // Dashboard access
+    /// Token for the dashboard and read APIs (`Authorization: Bearer`, or the /login form).
+    /// Required when listening beyond loopback, unless --insecure. At least 16 bytes.
+    #[arg(long, env = "LOOPGUARD_DASHBOARD_TOKEN", hide_env_values = true)]
+    pub dashboard_token: Option<String>,
 }
 
 fn parse_retention(text: &str) -> Result<jiff::SignedDuration, String> {
@@ -279,11 +288,16 @@ fn parse_retention(text: &str) -> Result<jiff::SignedDuration, String> {
 pub fn run_from_cli(args: ServeArgs) -> Result<u8, String> {
     init_logging(args.log_format);
     let verifier = build_verifier(&args)?;
+    let dashboard_token = crate::dashboard::auth::check_access(
+        args.listen,
+        args.dashboard_token.as_deref(),
+        args.insecure,
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| format!("cannot start the async runtime: {error}"))?;
-    runtime.block_on(run(args, verifier))
+    runtime.block_on(run(args, verifier, dashboard_token))
 }
 
 fn init_logging(format: LogFormat) {
@@ -330,7 +344,11 @@ fn build_verifier(args: &ServeArgs) -> Result<Option<WebhookVerifier>, String> {
     ))
 }
 
-async fn run(args: ServeArgs, verifier: Option<WebhookVerifier>) -> Result<u8, String> {
+async fn run(
+    args: ServeArgs,
+    verifier: Option<WebhookVerifier>,
+    dashboard_token: Option<String>,
+) -> Result<u8, String> {
     let rules = match reload::load(&args.rules) {
         Ok(rules) => rules,
         Err(reload::LoadFailure::Unreadable(message)) => return Err(message),
@@ -381,6 +399,7 @@ async fn run(args: ServeArgs, verifier: Option<WebhookVerifier>) -> Result<u8, S
         .with_metrics(metrics)
         .with_verifier(verifier);
     state.max_body_bytes = args.max_body_bytes;
+    state.dashboard_token = dashboard_token;
     let state = Arc::new(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -33,7 +33,9 @@ struct ApiDocument;
 
 /// The OpenAPI 3.1 document as pretty JSON.
 pub fn document() -> String {
-    let mut text = ApiDocument::openapi()
+    let mut document = ApiDocument::openapi();
+    document.merge(<crate::dashboard::StatsApi as OpenApi>::openapi());
+    let mut text = document
         .to_pretty_json()
         .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"));
     text.push('\n');

@@ -5,6 +5,7 @@
 
 mod architecture;
 mod crash;
+mod dashboard;
 mod engine_properties;
 mod hot_potato;
 mod lint_cli;

@@ -1,0 +1,605 @@
+//! Shell: the operations managers' dashboard, served by `loopguard serve` itself.
+//!
+//! Owns the HTML pages, the `/v1/stats/*` JSON endpoints, the live event stream
+//! (`/v1/events`, server-sent events from [`AppState::live`]), the embedded assets and
+//! the dashboard's access check. The numbers come from [`crate::core::stats`]: the
+//! handlers clone the calls out of the store (the lock is held only for the copy),
+//! compute outside the lock, and render. Nothing here decides verdicts.
+
+pub mod auth;
+pub mod layout;
+pub mod pages;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+
+use crate::core::engine::{CallId, CallRecord, CallbackRequest, CallbackStatus, EventId};
+use crate::core::stats::{self, Window};
+use crate::server::api::{self, ApiError, ErrorBody};
+use crate::server::{AppState, LiveUpdate};
+
+/// The dashboard's part of the OpenAPI document: the `/v1/stats/*` endpoints.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        overview_json,
+        flagged_json,
+        matrix_json,
+        departments_json,
+        callbacks_json,
+        graph_json
+    ),
+    components(schemas(
+        stats::Window,
+        stats::Overview,
+        stats::SeriesPoint,
+        stats::FlaggedCall,
+        stats::BounceMatrix,
+        stats::DepartmentRow,
+        stats::CallbackOwed,
+        stats::FailedMark,
+        stats::GraphTraffic,
+        stats::GraphNode,
+        stats::GraphEdge
+    ))
+)]
+pub struct StatsApi;
+
+/// How many flagged calls a page or the JSON list shows.
+pub const FLAGGED_LIMIT: usize = 200;
+
+/// How long one server-sent-events response stays open. Browsers reconnect on their
+/// own; a bounded stream keeps graceful shutdown from waiting on open dashboards.
+const EVENT_STREAM_LIFETIME: Duration = Duration::from_secs(30);
+
+/// The dashboard's routes: pages, stats, events, assets, login, and the read APIs
+/// (`GET /v1/calls/{call_id}`, `GET /v1/loops`), all behind the access check except
+/// the login page and the assets.
+pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    let protected = Router::new()
+        .route("/", get(overview_page))
+        .route("/calls", get(flagged_page))
+        .route("/calls/{call_id}", get(call_page))
+        .route("/calls/{call_id}/callback", post(mark_callback))
+        .route("/matrix", get(matrix_page))
+        .route("/graph", get(graph_page))
+        .route("/departments", get(departments_page))
+        .route("/callbacks", get(callbacks_page))
+        .route("/v1/stats/overview", get(overview_json))
+        .route("/v1/stats/flagged", get(flagged_json))
+        .route("/v1/stats/matrix", get(matrix_json))
+        .route("/v1/stats/departments", get(departments_json))
+        .route("/v1/stats/callbacks", get(callbacks_json))
+        .route("/v1/stats/graph", get(graph_json))
+        .route("/v1/events", get(events))
+        .route("/v1/calls/{call_id}", get(api::get_call))
+        .route("/v1/loops", get(api::get_loops))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            auth::require_access,
+        ));
+    Router::new()
+        .merge(protected)
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/assets/dashboard.css", get(stylesheet))
+        .route("/assets/dashboard.js", get(script))
+}
+
+/// A window the views offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowChoice {
+    Hour,
+    Day,
+    Week,
+}
+
+impl WindowChoice {
+    pub const ALL: [WindowChoice; 3] = [WindowChoice::Hour, WindowChoice::Day, WindowChoice::Week];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowChoice::Hour => "1h",
+            WindowChoice::Day => "1d",
+            WindowChoice::Week => "7d",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            WindowChoice::Hour => "last hour",
+            WindowChoice::Day => "last day",
+            WindowChoice::Week => "last week",
+        }
+    }
+
+    /// The window ending at `now`: 12 × 5 minutes, 24 × 1 hour, or 28 × 6 hours.
+    pub fn window(self, now: Timestamp) -> Window {
+        let (length, interval) = match self {
+            WindowChoice::Hour => (SignedDuration::from_hours(1), SignedDuration::from_mins(5)),
+            WindowChoice::Day => (
+                SignedDuration::from_hours(24),
+                SignedDuration::from_hours(1),
+            ),
+            WindowChoice::Week => (
+                SignedDuration::from_hours(24 * 7),
+                SignedDuration::from_hours(6),
+            ),
+        };
+        Window::ending_at(now, length, interval)
+    }
+}
+
+/// The query of a view: `window` (default `1d`) and, for the departments, `sort`.
+#[derive(Debug, Clone)]
+pub struct ViewQuery {
+    pub window: WindowChoice,
+    pub sort: Option<String>,
+}
+
+pub fn parse_query(query: Option<&str>, allow_sort: bool) -> Result<ViewQuery, ApiError> {
+    let parameters: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|error| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-query",
+                format!("the query string cannot be decoded: {error}"),
+            )
+        })?;
+    let mut view = ViewQuery {
+        window: WindowChoice::Day,
+        sort: None,
+    };
+    for (name, value) in parameters {
+        match name.as_str() {
+            "window" => {
+                view.window = WindowChoice::ALL
+                    .into_iter()
+                    .find(|choice| choice.as_str() == value)
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "invalid-value",
+                            format!("window `{value}` is not one of `1h`, `1d`, `7d`"),
+                        )
+                        .with_field("window")
+                    })?;
+            }
+            "sort" if allow_sort => view.sort = Some(value),
+            other => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown-parameter",
+                    format!(
+                        "unknown query parameter `{other}`; use `window`{}",
+                        if allow_sort { " and `sort`" } else { "" }
+                    ),
+                )
+                .with_field(other));
+            }
+        }
+    }
+    Ok(view)
+}
+
+/// Runs `compute` over every call under the store's lock and returns its result.
+///
+/// The statistics are computed in place rather than on a copy: with 10,000 calls,
+/// copying the records out took about 15 ms of lock time (the webhook waits on that
+/// lock), computing a view in place about 1 ms (see `benches/dashboard.rs`). Only
+/// plain results leave the closure; rendering happens after the lock is released.
+pub fn with_calls<T>(state: &AppState, compute: impl FnOnce(&[&CallRecord]) -> T) -> T {
+    let mut compute = Some(compute);
+    let mut result = None;
+    state.store.read(&mut |engine| {
+        let calls: Vec<&CallRecord> = engine.calls().collect();
+        result = compute.take().map(|compute| compute(&calls));
+    });
+    // `read` runs its closure exactly once; a store that did not would be a bug.
+    result.expect("CallStore::read runs the closure once")
+}
+
+fn window_of(state: &AppState, query: &ViewQuery) -> Window {
+    query.window.window((state.clock)())
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/stats/overview",
+    tag = "dashboard",
+    params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now")),
+    responses(
+        (status = 200, description = "The overview numbers and the loops series", body = stats::Overview),
+        (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
+        (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
+    )
+)]
+pub async fn overview_json(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<stats::Overview>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    Ok(Json(overview_of(&state, &query)))
+}
+
+/// The overview; callbacks owed count every call, not only the window's.
+pub fn overview_of(state: &AppState, query: &ViewQuery) -> stats::Overview {
+    let window = window_of(state, query);
+    // Over every call: transfers count only in the window, callbacks owed count whenever.
+    with_calls(state, |calls| {
+        stats::overview(calls.iter().copied(), &window)
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/stats/flagged",
+    tag = "dashboard",
+    params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now")),
+    responses(
+        (status = 200, description = "Calls with a warned or blocked transfer, newest first (at most 200)", body = Vec<stats::FlaggedCall>),
+        (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
+        (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
+    )
+)]
+pub async fn flagged_json(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<stats::FlaggedCall>>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    let window = window_of(&state, &query);
+    Ok(Json(with_calls(&state, |calls| {
+        stats::flagged_calls(calls.iter().copied(), &window, FLAGGED_LIMIT)
+    })))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/stats/matrix",
+    tag = "dashboard",
+    params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now")),
+    responses(
+        (status = 200, description = "From × to matrices of transfers, blocked transfers, bounces and blocked bounces", body = stats::BounceMatrix),
+        (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
+        (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
+    )
+)]
+pub async fn matrix_json(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<stats::BounceMatrix>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    let window = window_of(&state, &query);
+    let rules = state.rules.load_full();
+    Ok(Json(with_calls(&state, |calls| {
+        stats::bounce_matrix(calls.iter().copied(), &rules, &window)
+    })))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/stats/departments",
+    tag = "dashboard",
+    params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now"), ("sort" = Option<String>, Query, description = "A column: `department`, `transfers_in`, `transfers_out`, `loops_caused`, `cold_share`, `missing_callback_share`, `callbacks_owed`, `known`")),
+    responses(
+        (status = 200, description = "One row per department", body = Vec<stats::DepartmentRow>),
+        (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
+        (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
+    )
+)]
+pub async fn departments_json(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<stats::DepartmentRow>>, ApiError> {
+    let query = parse_query(query.as_deref(), true)?;
+    let rows = departments_of(&state, &query)?;
+    Ok(Json(rows))
+}
+
+/// The departments table, sorted by `query.sort` (descending numbers, ascending names).
+pub fn departments_of(
+    state: &AppState,
+    query: &ViewQuery,
+) -> Result<Vec<stats::DepartmentRow>, ApiError> {
+    let window = window_of(state, query);
+    let rules = state.rules.load_full();
+    // Over every call: transfers count only in the window, callbacks owed count whenever.
+    let mut rows = with_calls(state, |calls| {
+        stats::departments_table(calls.iter().copied(), &rules, &window)
+    });
+    if let Some(column) = &query.sort {
+        pages::sort_departments(&mut rows, column).map_err(|message| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-value", message)
+                .with_field("sort")
+        })?;
+    }
+    Ok(rows)
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/stats/callbacks",
+    tag = "dashboard",
+    params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now")),
+    responses(
+        (status = 200, description = "Every callback owed, oldest first (not limited to the window)", body = Vec<stats::CallbackOwed>),
+        (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
+        (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
+    )
+)]
+pub async fn callbacks_json(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<stats::CallbackOwed>>, ApiError> {
+    parse_query(query.as_deref(), false)?;
+    let now = (state.clock)();
+    Ok(Json(with_calls(&state, |calls| {
+        stats::callbacks_owed(calls.iter().copied(), now)
+    })))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/stats/graph",
+    tag = "dashboard",
+    params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now")),
+    responses(
+        (status = 200, description = "Departments and edges with traffic; pairs seen that the rules do not allow are marked", body = stats::GraphTraffic),
+        (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
+        (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
+    )
+)]
+pub async fn graph_json(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<stats::GraphTraffic>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    let window = window_of(&state, &query);
+    let rules = state.rules.load_full();
+    Ok(Json(with_calls(&state, |calls| {
+        stats::graph_traffic(calls.iter().copied(), &rules, &window)
+    })))
+}
+
+async fn overview_page(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    Ok(Html(pages::overview(&overview_of(&state, &query), &query)))
+}
+
+async fn flagged_page(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    let window = window_of(&state, &query);
+    let flagged = with_calls(&state, |calls| {
+        stats::flagged_calls(calls.iter().copied(), &window, FLAGGED_LIMIT)
+    });
+    Ok(Html(pages::flagged(&flagged, &query)))
+}
+
+async fn call_page(
+    State(state): State<Arc<AppState>>,
+    Path(call_id): Path<String>,
+) -> Result<Html<String>, ApiError> {
+    let call = state.store.call(&call_id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown-call",
+            format!("no transfer was recorded for call `{call_id}`"),
+        )
+        .with_field("call_id")
+    })?;
+    Ok(Html(pages::call(&call, (state.clock)())))
+}
+
+async fn matrix_page(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    let window = window_of(&state, &query);
+    let rules = state.rules.load_full();
+    let matrix = with_calls(&state, |calls| {
+        stats::bounce_matrix(calls.iter().copied(), &rules, &window)
+    });
+    Ok(Html(pages::matrix(&matrix, &query)))
+}
+
+async fn graph_page(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, ApiError> {
+    let query = parse_query(query.as_deref(), false)?;
+    let window = window_of(&state, &query);
+    let rules = state.rules.load_full();
+    let graph = with_calls(&state, |calls| {
+        stats::graph_traffic(calls.iter().copied(), &rules, &window)
+    });
+    Ok(Html(pages::graph(&graph, &query)))
+}
+
+async fn departments_page(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, ApiError> {
+    let query = parse_query(query.as_deref(), true)?;
+    let rows = departments_of(&state, &query)?;
+    Ok(Html(pages::departments(&rows, &query)))
+}
+
+async fn callbacks_page(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, ApiError> {
+    parse_query(query.as_deref(), false)?;
+    let now = (state.clock)();
+    let owed = with_calls(&state, |calls| {
+        stats::callbacks_owed(calls.iter().copied(), now)
+    });
+    Ok(Html(pages::callbacks(&owed)))
+}
+
+/// A callback mark from the dashboard's buttons.
+#[derive(Debug, Deserialize)]
+struct DashboardMark {
+    event_id: String,
+    status: String,
+    note: Option<String>,
+}
+
+/// `POST /calls/{call_id}/callback`: the dashboard's "mark done" / "mark failed". The
+/// webhook route `POST /v1/calls/{call_id}/callback` takes the webhook signature, which
+/// a browser cannot make; this one takes the dashboard's credential instead (and, the
+/// session cookie being `SameSite=Strict` and the body JSON only, a cross-site page
+/// cannot post it). The mark
+/// is stored exactly like one from the webhook.
+async fn mark_callback(
+    State(state): State<Arc<AppState>>,
+    Path(call_id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Json<CallRecord>, ApiError> {
+    // Only JSON: a cross-site page can post text/plain without a CORS preflight, but
+    // not application/json, so this also keeps other sites from marking callbacks
+    // when the dashboard runs without a token on loopback.
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_start().starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send the callback mark as application/json",
+        )
+        .with_field("content-type"));
+    }
+    let invalid = |field: &'static str, message: String| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-value", message).with_field(field)
+    };
+    let mark: DashboardMark = serde_json::from_slice(&body).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-json",
+            format!("the body is not a callback mark: {error}"),
+        )
+    })?;
+    let status = match mark.status.as_str() {
+        "done" => CallbackStatus::Done,
+        "failed" => CallbackStatus::Failed,
+        other => {
+            return Err(invalid(
+                "status",
+                format!("status `{other}` is not one of `done`, `failed`"),
+            ));
+        }
+    };
+    if mark
+        .note
+        .as_ref()
+        .is_some_and(|note| note.chars().count() > 1000)
+    {
+        return Err(invalid(
+            "note",
+            "note is longer than 1000 characters".to_owned(),
+        ));
+    }
+    let request = CallbackRequest {
+        event_id: EventId::parse(&mark.event_id)
+            .map_err(|error| invalid(error.field, error.to_string()))?,
+        call_id: CallId::parse(&call_id)
+            .map_err(|error| invalid(error.field, error.to_string()))?,
+        status,
+        note: mark.note,
+        occurred_at: None,
+    };
+    let outcome = state.store.mark_callback(request, (state.clock)()).await?;
+    if !outcome.replayed {
+        state.publish(LiveUpdate {
+            kind: "callback",
+            call_id: outcome.answer.call_id.as_str().to_owned(),
+            verdict: None,
+        });
+    }
+    Ok(Json(outcome.answer))
+}
+
+/// `GET /v1/events`: one server-sent event per new transfer, call end or callback mark
+/// (`event: transfer|end|callback`, data: the [`LiveUpdate`] as JSON). The stream ends
+/// after [`EVENT_STREAM_LIFETIME`]; browsers reconnect after the `retry` delay.
+async fn events(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let receiver = state.live.subscribe();
+    let deadline = tokio::time::Instant::now() + EVENT_STREAM_LIFETIME;
+    let first = Event::default()
+        .event("hello")
+        .retry(Duration::from_secs(1))
+        .data("{}");
+    let stream = futures_util::stream::unfold(
+        (receiver, Some(first)),
+        move |(mut receiver, first)| async move {
+            if let Some(first) = first {
+                return Some((
+                    Ok::<Event, std::convert::Infallible>(first),
+                    (receiver, None),
+                ));
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => None,
+                received = receiver.recv() => match received {
+                    Ok(update) => {
+                        let event = Event::default()
+                            .event(update.kind)
+                            .json_data(&update)
+                            .unwrap_or_else(|_| Event::default().event(update.kind).data("{}"));
+                        Some((Ok(event), (receiver, None)))
+                    }
+                    // Missed updates: tell the page to refresh anyway.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let event = Event::default().event("lagged").data("{}");
+                        Some((Ok(event), (receiver, None)))
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+                },
+            }
+        },
+    );
+    // Frequent keep-alives also let the server notice a closed page quickly (a write
+    // to a closed socket fails), so shutdown does not wait on abandoned streams.
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(2)))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("assets/dashboard.css"),
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("assets/dashboard.js"),
+    )
+        .into_response()
+}
