@@ -647,6 +647,56 @@ struct IntentScratch {
     queue: Vec<u32>,
     in_degree: Vec<u32>,
     out_degree: Vec<u32>,
+    trapped_edges: Vec<(u32, u32)>,
+    peel: Peel,
+}
+
+/// Buffers of the source/sink peeling, reused across intents.
+#[derive(Default)]
+struct Peel {
+    forward: Compressed,
+    backward: Compressed,
+    alive: Vec<bool>,
+}
+
+/// Adjacency in compressed form: the neighbours of `node` are
+/// `targets[offsets[node]..offsets[node + 1]]`.
+#[derive(Default)]
+struct Compressed {
+    offsets: Vec<u32>,
+    targets: Vec<u32>,
+    fill: Vec<u32>,
+}
+
+impl Compressed {
+    fn compress(
+        &mut self,
+        edges: &[(u32, u32)],
+        node_count: usize,
+        orient: impl Fn((u32, u32)) -> (u32, u32),
+    ) {
+        self.offsets.clear();
+        self.offsets.resize(node_count + 1, 0);
+        for &edge in edges {
+            self.offsets[orient(edge).0 as usize + 1] += 1;
+        }
+        for node in 0..node_count {
+            self.offsets[node + 1] += self.offsets[node];
+        }
+        self.targets.clear();
+        self.targets.resize(edges.len(), 0);
+        self.fill.clear();
+        self.fill.extend_from_slice(&self.offsets[..node_count]);
+        for &edge in edges {
+            let (from, to) = orient(edge);
+            self.targets[self.fill[from as usize] as usize] = to;
+            self.fill[from as usize] += 1;
+        }
+    }
+
+    fn neighbours(&self, node: usize) -> &[u32] {
+        &self.targets[self.offsets[node] as usize..self.offsets[node + 1] as usize]
+    }
 }
 
 impl IntentScratch {
@@ -665,6 +715,8 @@ impl IntentScratch {
             queue: Vec::new(),
             in_degree: Vec::new(),
             out_degree: Vec::new(),
+            trapped_edges: Vec::new(),
+            peel: Peel::default(),
         }
     }
 
@@ -777,42 +829,30 @@ impl IntentScratch {
         }
         // Peel sources and sinks with a work queue (Kahn's algorithm in both
         // directions), linear in the trapped edges.
-        let trapped_edges: Vec<(u32, u32)> = self
-            .edges
-            .iter()
-            .copied()
-            .filter(|edge| trapped(edge, &self.distance))
-            .collect();
-        let compressed = |key: fn(&(u32, u32)) -> (u32, u32)| {
-            let mut offsets = vec![0_u32; node_count + 1];
-            for edge in &trapped_edges {
-                offsets[key(edge).0 as usize + 1] += 1;
-            }
-            for node in 0..node_count {
-                offsets[node + 1] += offsets[node];
-            }
-            let mut targets = vec![0_u32; trapped_edges.len()];
-            let mut fill = offsets[..node_count].to_vec();
-            for edge in &trapped_edges {
-                let (from, to) = key(edge);
-                targets[fill[from as usize] as usize] = to;
-                fill[from as usize] += 1;
-            }
-            (offsets, targets)
-        };
-        let (forward_offsets, forward) = compressed(|edge| *edge);
-        let (backward_offsets, backward) = compressed(|edge| (edge.1, edge.0));
-        let mut alive: Vec<bool> = (0..node_count)
-            .map(|node| self.in_degree[node] > 0 && self.out_degree[node] > 0)
-            .collect();
+        let mut trapped_edges = std::mem::take(&mut self.trapped_edges);
+        trapped_edges.clear();
+        trapped_edges.extend(
+            self.edges
+                .iter()
+                .copied()
+                .filter(|edge| trapped(edge, &self.distance)),
+        );
+        let mut peel = std::mem::take(&mut self.peel);
+        peel.forward
+            .compress(&trapped_edges, node_count, |edge| edge);
+        peel.backward
+            .compress(&trapped_edges, node_count, |(from, to)| (to, from));
+        peel.alive.clear();
+        peel.alive.extend(
+            (0..node_count).map(|node| self.in_degree[node] > 0 && self.out_degree[node] > 0),
+        );
+        let alive = &mut peel.alive;
         self.queue.clear();
         self.queue
             .extend((0..node_count as u32).filter(|&node| !alive[node as usize]));
         while let Some(node) = self.queue.pop() {
             let node = node as usize;
-            let successors =
-                &forward[forward_offsets[node] as usize..forward_offsets[node + 1] as usize];
-            for &next in successors {
+            for &next in peel.forward.neighbours(node) {
                 let next = next as usize;
                 self.in_degree[next] -= 1;
                 if alive[next] && self.in_degree[next] == 0 {
@@ -820,9 +860,7 @@ impl IntentScratch {
                     self.queue.push(next as u32);
                 }
             }
-            let predecessors =
-                &backward[backward_offsets[node] as usize..backward_offsets[node + 1] as usize];
-            for &previous in predecessors {
+            for &previous in peel.backward.neighbours(node) {
                 let previous = previous as usize;
                 self.out_degree[previous] -= 1;
                 if alive[previous] && self.out_degree[previous] == 0 {
@@ -830,6 +868,28 @@ impl IntentScratch {
                     self.queue.push(previous as u32);
                 }
             }
+        }
+        let alive = std::mem::take(&mut peel.alive);
+        self.trapped_edges = trapped_edges;
+        self.peel = peel;
+        let result = self.core_from(&alive, rank);
+        self.peel.alive = alive;
+        result
+    }
+
+    /// The departments still alive after peeling and their trapped successors.
+    fn core_from(
+        &self,
+        alive: &[bool],
+        rank: impl Fn(usize) -> usize,
+    ) -> Option<(Vec<usize>, Vec<Vec<usize>>)> {
+        let node_count = self.nodes.len();
+        let trapped = |edge: &(u32, u32)| {
+            self.distance[edge.0 as usize] == UNREACHED
+                && self.distance[edge.1 as usize] == UNREACHED
+        };
+        if !alive.iter().any(|&alive| alive) {
+            return None;
         }
         let mut core_of = vec![usize::MAX; node_count];
         let mut core_nodes = Vec::new();
@@ -839,13 +899,10 @@ impl IntentScratch {
                 core_nodes.push(self.nodes[node]);
             }
         }
-        if core_nodes.is_empty() {
-            return None;
-        }
         let mut successors = vec![Vec::new(); core_nodes.len()];
         for edge in &self.edges {
             let (from, to) = (edge.0 as usize, edge.1 as usize);
-            if trapped(edge, &self.distance) && alive[from] && alive[to] {
+            if trapped(edge) && alive[from] && alive[to] {
                 successors[core_of[from]].push(core_of[to]);
             }
         }
