@@ -22,12 +22,11 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use jiff::{SignedDuration, Timestamp};
-use serde::Deserialize;
 
-use crate::core::engine::{CallId, CallRecord, CallbackRequest, CallbackStatus, EventId};
+use crate::core::engine::CallRecord;
 use crate::core::stats::{self, Window};
+use crate::server::AppState;
 use crate::server::api::{self, ApiError, ErrorBody};
-use crate::server::{AppState, LiveUpdate};
 
 /// The dashboard's part of the OpenAPI document: the `/v1/stats/*` endpoints.
 #[derive(utoipa::OpenApi)]
@@ -453,14 +452,6 @@ async fn callbacks_page(
     Ok(Html(pages::callbacks(&owed)))
 }
 
-/// A callback mark from the dashboard's buttons.
-#[derive(Debug, Deserialize)]
-struct DashboardMark {
-    event_id: String,
-    status: String,
-    note: Option<String>,
-}
-
 /// `POST /calls/{call_id}/callback`: the dashboard's "mark done" / "mark failed". The
 /// webhook route `POST /v1/calls/{call_id}/callback` takes the webhook signature, which
 /// a browser cannot make; this one takes the dashboard's credential instead (and, the
@@ -488,54 +479,9 @@ async fn mark_callback(
         )
         .with_field("content-type"));
     }
-    let invalid = |field: &'static str, message: String| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-value", message).with_field(field)
-    };
-    let mark: DashboardMark = serde_json::from_slice(&body).map_err(|error| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-json",
-            format!("the body is not a callback mark: {error}"),
-        )
-    })?;
-    let status = match mark.status.as_str() {
-        "done" => CallbackStatus::Done,
-        "failed" => CallbackStatus::Failed,
-        other => {
-            return Err(invalid(
-                "status",
-                format!("status `{other}` is not one of `done`, `failed`"),
-            ));
-        }
-    };
-    if mark
-        .note
-        .as_ref()
-        .is_some_and(|note| note.chars().count() > 1000)
-    {
-        return Err(invalid(
-            "note",
-            "note is longer than 1000 characters".to_owned(),
-        ));
-    }
-    let request = CallbackRequest {
-        event_id: EventId::parse(&mark.event_id)
-            .map_err(|error| invalid(error.field, error.to_string()))?,
-        call_id: CallId::parse(&call_id)
-            .map_err(|error| invalid(error.field, error.to_string()))?,
-        status,
-        note: mark.note,
-        occurred_at: None,
-    };
-    let outcome = state.store.mark_callback(request, (state.clock)()).await?;
-    if !outcome.replayed {
-        state.publish(LiveUpdate {
-            kind: "callback",
-            call_id: outcome.answer.call_id.as_str().to_owned(),
-            verdict: None,
-        });
-    }
-    Ok(Json(outcome.answer))
+    api::record_callback(&state, &call_id, &headers, &body)
+        .await
+        .map(Json)
 }
 
 /// `GET /v1/events`: one server-sent event per new transfer, call end or callback mark

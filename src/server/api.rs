@@ -720,9 +720,22 @@ pub async fn post_callback(
     body: Body,
 ) -> Result<Json<CallRecord>, ApiError> {
     let bytes = read_verified_body(&state, &headers, body).await?;
-    let raw: CallbackBody = parse_json(&bytes)?;
-    let call_id = CallId::parse(&call_id).map_err(ApiError::invalid)?;
-    let event_id = event_id(raw.event_id, &headers)?;
+    record_callback(&state, &call_id, &headers, &bytes)
+        .await
+        .map(Json)
+}
+
+/// Parses a callback mark (JSON body already read and authenticated by the route)
+/// and records it. Shared by the webhook route and the dashboard's buttons.
+pub async fn record_callback(
+    state: &AppState,
+    call_id: &str,
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<CallRecord, ApiError> {
+    let raw: CallbackBody = parse_json(bytes)?;
+    let call_id = CallId::parse(call_id).map_err(ApiError::invalid)?;
+    let event_id = event_id(raw.event_id, headers)?;
     let status = choice(
         raw.status.as_deref(),
         "status",
@@ -759,7 +772,7 @@ pub async fn post_callback(
             verdict: None,
         });
     }
-    Ok(Json(outcome.answer))
+    Ok(outcome.answer)
 }
 
 pub async fn healthz() -> &'static str {
