@@ -144,44 +144,9 @@ pub struct EndRequest {
     pub occurred_at: Option<Timestamp>,
 }
 
-/// The answer for one transfer.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Allow,
-    Warn,
-    Block,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Allow => "allow",
-            Verdict::Warn => "warn",
-            Verdict::Block => "block",
-        }
-    }
-
-    fn from_action(action: Action) -> Self {
-        match action {
-            Action::Allow => Verdict::Allow,
-            Action::Warn => Verdict::Warn,
-            Action::Block => Verdict::Block,
-        }
-    }
-}
+/// The answer for one transfer. It is the strongest [`Action`] among the findings,
+/// so it is the same type: one set of words (`allow`, `warn`, `block`), one ordering.
+pub type Verdict = Action;
 
 /// How serious a runtime finding is, from the action the policy gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -1003,7 +968,7 @@ fn judge(
 
     let enforce_verdict = findings
         .iter()
-        .map(|finding| Verdict::from_action(finding.action))
+        .map(|finding| finding.action)
         .max()
         .unwrap_or(Verdict::Allow);
     let verdict = match policy.mode {

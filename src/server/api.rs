@@ -443,7 +443,7 @@ pub async fn get_loops(
                 .into_iter()
                 .map(|code: RuntimeCode| code.as_str().to_owned())
                 .collect(),
-            transfers_taken: record.hops.iter().filter(|hop| hop.moved).count() as u32,
+            transfers_taken: record.transfers_taken(),
             chain: record
                 .chain()
                 .into_iter()

@@ -110,12 +110,7 @@ impl TestServer {
             .send()
             .await
             .expect("request sent");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body read");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        status_and_json(response).await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
@@ -129,12 +124,7 @@ impl TestServer {
             .send()
             .await
             .expect("request sent");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body read");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        status_and_json(response).await
     }
 
     /// Stops the server and waits until in-flight requests are drained.
@@ -146,6 +136,16 @@ impl TestServer {
             task.await.expect("server task").expect("server ran");
         }
     }
+}
+
+/// The status and the body parsed as JSON (a JSON string holding the text when it is not JSON).
+pub async fn status_and_json(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body read");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// A transfer event body.

@@ -336,12 +336,7 @@ async fn raw(server: &TestServer, content_type: &str, body: Vec<u8>) -> (u16, Va
         .send()
         .await
         .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    crate::support::status_and_json(response).await
 }
 
 #[tokio::test]
