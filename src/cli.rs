@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::core::codes::LintCode;
 use crate::core::diagnostic::Severity;
 use crate::core::lint::lint;
-use crate::core::rules::model::{Route, did_you_mean};
+use crate::core::rules::{Route, did_you_mean};
 use crate::render;
 use crate::rules_files::{self, ReadError};
 

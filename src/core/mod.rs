@@ -10,6 +10,7 @@
 pub mod checks;
 pub mod codes;
 pub mod diagnostic;
+pub mod duration;
 pub mod engine;
 pub mod graph;
 pub mod lint;

@@ -108,7 +108,7 @@ fn scan(
                 }
                 Some(code) => parsed.push((code, at, false)),
                 None => {
-                    let suggestion = super::rules::model::did_you_mean(
+                    let suggestion = super::rules::did_you_mean(
                         name,
                         LintCode::ALL.iter().map(|code| code.as_str()),
                     );

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use loopguard::core::codes::LintCode;
 use loopguard::core::diagnostic::Diagnostic;
 use loopguard::core::lint::{LintReport, lint};
-use loopguard::core::rules::model::Route;
+use loopguard::core::rules::Route;
 use loopguard::core::source::SourceFile;
 use proptest::collection::vec;
 use proptest::prelude::*;

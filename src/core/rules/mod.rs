@@ -1,13 +1,17 @@
 //! The routing-rules format: raw TOML mirror ([`raw`]), the tolerant parser that
-//! reports every problem ([`parse`]), and the validated model everything else uses
-//! ([`model`]).
+//! reports every problem ([`parse`]), validated ids ([`ids`]), the policy
+//! ([`policy`]), the validated model everything else uses ([`model`]) and routing
+//! over it ([`route`]).
 
+pub mod ids;
 pub mod model;
 pub mod parse;
+pub mod policy;
 pub mod raw;
+pub mod route;
 
-pub use model::{
-    Action, Department, DepartmentId, Intent, Policy, PolicyMode, Rules, RuntimeCode, Transfer,
-    TransferMode,
-};
+pub use ids::{DepartmentId, IdError, Intent, did_you_mean};
+pub use model::{Department, IntentDeclaration, RawPieces, Rules, Transfer};
 pub use parse::load_rules;
+pub use policy::{Action, Actions, Policy, PolicyMode, RuntimeCode, TransferMode, parse_window};
+pub use route::Route;

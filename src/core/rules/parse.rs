@@ -6,7 +6,8 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::model::{RawPieces, Rules, did_you_mean};
+use super::ids::did_you_mean;
+use super::model::{RawPieces, Rules};
 use super::raw::{
     RawActions, RawDepartment, RawFile, RawIntent, RawPolicy, RawTransfer, field_names,
 };

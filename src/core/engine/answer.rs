@@ -1,0 +1,97 @@
+//! What the engine answers: verdicts, findings, suggestions and the chain.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::request::{CallId, CallOutcome, EventId};
+use crate::core::rules::{Action, PolicyMode, RuntimeCode};
+
+/// The answer for one transfer. It is the strongest [`Action`] among the findings,
+/// so it is the same type: one set of words (`allow`, `warn`, `block`), one ordering.
+pub type Verdict = Action;
+
+/// How serious a runtime finding is, from the action the policy gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingSeverity {
+    Error,
+    Warning,
+    Info,
+}
+
+/// One runtime finding about a transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Finding {
+    #[schema(value_type = String, example = "ping-pong")]
+    pub code: RuntimeCode,
+    /// "error" when the policy blocks on it, "warning" when it warns, "info" otherwise.
+    pub severity: FindingSeverity,
+    /// What `[policy.actions]` says this finding does (in enforce mode).
+    pub action: Action,
+    pub message: String,
+}
+
+/// What the agent should do instead of the transfer that was flagged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Suggestion {
+    /// The department the call should go to.
+    pub department: String,
+    /// Allowed transfer path from the current department, starting with it.
+    pub path: Vec<String>,
+    pub message: String,
+}
+
+/// A department the call was in, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChainStep {
+    pub department: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub since: Timestamp,
+}
+
+/// The answer to one transfer event, exactly as it is stored for redelivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TransferAnswer {
+    #[schema(value_type = String)]
+    pub event_id: EventId,
+    #[schema(value_type = String)]
+    pub call_id: CallId,
+    pub verdict: Verdict,
+    /// In observe mode: what enforce mode would have answered. Absent in enforce mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enforce_verdict: Option<Verdict>,
+    pub policy_mode: PolicyMode,
+    pub findings: Vec<Finding>,
+    /// 1-based position of this transfer in the call's history (blocked ones included).
+    pub hop: u32,
+    /// Transfers the call has actually taken after this answer.
+    pub transfers_taken: u32,
+    /// The departments the call went through, in order, after this answer.
+    pub chain: Vec<ChainStep>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<Suggestion>,
+    #[schema(value_type = String, format = DateTime)]
+    pub occurred_at: Timestamp,
+}
+
+/// What the engine did with an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome<T> {
+    pub answer: T,
+    /// True when this was a redelivery answered from the stored answer.
+    pub replayed: bool,
+}
+
+/// The answer to a call-end event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EndAnswer {
+    #[schema(value_type = String)]
+    pub event_id: EventId,
+    #[schema(value_type = String)]
+    pub call_id: CallId,
+    pub outcome: CallOutcome,
+    #[schema(value_type = String, format = DateTime)]
+    pub occurred_at: Timestamp,
+    pub transfers_taken: u32,
+    pub chain: Vec<ChainStep>,
+}

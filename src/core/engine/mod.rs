@@ -1,0 +1,495 @@
+//! The transfer-chain engine: judges each transfer of a live call against the
+//! call's history and the routing rules, and keeps the history.
+//!
+//! Pure: no IO, no async, no clock. Time comes in as [`Timestamp`] arguments (the
+//! event's own time, or the shell's time of receipt). The shell serialises access
+//! (one `Engine` behind a mutex) and persists what the engine decided.
+//!
+//! Invariants:
+//! - a call's hops are kept in event-time order; a late event is judged against the
+//!   hops that happened before it, not the ones that arrived before it;
+//! - a blocked transfer is recorded but does not move the call;
+//! - an `event_id` is answered once: a redelivery gets the stored answer and changes
+//!   nothing, the same id with a different body is a conflict.
+
+mod answer;
+mod judge;
+mod record;
+mod request;
+
+use std::collections::{BTreeSet, HashMap};
+
+use jiff::Timestamp;
+
+pub use answer::{
+    ChainStep, EndAnswer, Finding, FindingSeverity, Outcome, Suggestion, TransferAnswer, Verdict,
+};
+pub use judge::{Judgement, is_e164};
+pub use record::{CallEnd, CallRecord, CallbackMark, Hop, RecordedEvent};
+pub use request::{
+    CallId, CallOutcome, CallbackRequest, CallbackStatus, EndRequest, EventId, InputError,
+    MAX_EXTERNAL_ID_LENGTH, TransferRequest, parse_department_name,
+};
+
+use crate::core::rules::{PolicyMode, Rules};
+use judge::judge;
+use record::is_loop_code;
+
+/// Why an event was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "event_id `{event_id}` was already received with a different body; a redelivery must repeat the original event exactly, a new event needs a new event_id"
+    )]
+    Conflict { event_id: EventId },
+    #[error(
+        "call `{call_id}` ended at {ended_at}, before this transfer ({occurred_at}); transfers after the end of a call are refused"
+    )]
+    CallEnded {
+        call_id: CallId,
+        ended_at: Timestamp,
+        occurred_at: Timestamp,
+    },
+    #[error("no transfer was recorded for call `{call_id}`; send its transfers before its end")]
+    UnknownCall { call_id: CallId },
+}
+
+/// All live state: calls and the answers already given.
+#[derive(Debug, Default, Clone)]
+pub struct Engine {
+    calls: HashMap<CallId, CallRecord>,
+    /// Every recorded event by id, for redelivery.
+    answers: HashMap<EventId, RecordedEvent>,
+    /// (last loop time, call) for listing looping calls newest first.
+    loops_index: BTreeSet<(Timestamp, CallId)>,
+    open_calls: usize,
+}
+
+impl Engine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Judges and records a transfer. `received_at` is used when the event has no time.
+    /// A durable store persists [`Engine::recorded`] for the event afterwards.
+    pub fn transfer(
+        &mut self,
+        rules: &Rules,
+        request: TransferRequest,
+        received_at: Timestamp,
+    ) -> Result<Outcome<TransferAnswer>, EngineError> {
+        if let Some(result) = self.redelivery(&request.event_id, |stored| match stored {
+            RecordedEvent::Transfer {
+                request: original,
+                answer,
+            } if *original == request => Some((**answer).clone()),
+            _ => None,
+        }) {
+            return result;
+        }
+        let occurred_at = request.occurred_at.unwrap_or(received_at);
+        let record = self.calls.get(&request.call_id);
+        if let Some(ended) = record.and_then(|record| record.ended.as_ref())
+            && ended.occurred_at < occurred_at
+        {
+            return Err(EngineError::CallEnded {
+                call_id: request.call_id,
+                ended_at: ended.occurred_at,
+                occurred_at,
+            });
+        }
+        let hops = record.map(|record| record.hops.as_slice()).unwrap_or(&[]);
+        let judgement = judge(rules, hops, &request, occurred_at);
+        let position = self.insert_hop(
+            &request,
+            occurred_at,
+            judgement.verdict,
+            &judgement.findings,
+        );
+        let record = &self.calls[&request.call_id];
+        let answer = TransferAnswer {
+            event_id: request.event_id.clone(),
+            call_id: request.call_id.clone(),
+            verdict: judgement.verdict,
+            enforce_verdict: (rules.policy.mode == PolicyMode::Observe)
+                .then_some(judgement.enforce_verdict),
+            policy_mode: rules.policy.mode,
+            findings: judgement.findings,
+            hop: position as u32 + 1,
+            transfers_taken: record.transfers_taken(),
+            chain: record.chain(),
+            suggestion: judgement.suggestion,
+            occurred_at,
+        };
+        self.answers.insert(
+            request.event_id.clone(),
+            RecordedEvent::Transfer {
+                request,
+                answer: Box::new(answer.clone()),
+            },
+        );
+        Ok(Outcome {
+            answer,
+            replayed: false,
+        })
+    }
+
+    /// Inserts a hop in event-time order and returns its position.
+    fn insert_hop(
+        &mut self,
+        request: &TransferRequest,
+        occurred_at: Timestamp,
+        verdict: Verdict,
+        findings: &[Finding],
+    ) -> usize {
+        if !self.calls.contains_key(&request.call_id) {
+            self.open_calls += 1;
+        }
+        let record = self
+            .calls
+            .entry(request.call_id.clone())
+            .or_insert_with(|| CallRecord {
+                call_id: request.call_id.clone(),
+                hops: Vec::new(),
+                ended: None,
+                last_loop_at: None,
+                callback: None,
+            });
+        let position = record
+            .hops
+            .partition_point(|hop| hop.occurred_at <= occurred_at);
+        record.hops.insert(
+            position,
+            Hop {
+                event_id: request.event_id.clone(),
+                from: request.from.clone(),
+                to: request.to.clone(),
+                intent: request.intent.clone(),
+                mode: request.mode,
+                agent_id: request.agent_id.clone(),
+                callback_number: request.callback_number.clone(),
+                occurred_at,
+                verdict,
+                findings: findings.to_vec(),
+                moved: verdict != Verdict::Block,
+            },
+        );
+        let has_loop = findings.iter().any(|finding| is_loop_code(finding.code));
+        if has_loop && record.last_loop_at.is_none_or(|last| last < occurred_at) {
+            if let Some(previous) = record.last_loop_at {
+                self.loops_index
+                    .remove(&(previous, request.call_id.clone()));
+            }
+            record.last_loop_at = Some(occurred_at);
+            self.loops_index
+                .insert((occurred_at, request.call_id.clone()));
+        }
+        position
+    }
+
+    /// The stored answer when `event_id` was already recorded: `same` returns it when
+    /// the stored event is this very request, otherwise the redelivery is a conflict.
+    fn redelivery<T>(
+        &self,
+        event_id: &EventId,
+        same: impl FnOnce(&RecordedEvent) -> Option<T>,
+    ) -> Option<Result<Outcome<T>, EngineError>> {
+        let stored = self.answers.get(event_id)?;
+        Some(match same(stored) {
+            Some(answer) => Ok(Outcome {
+                answer,
+                replayed: true,
+            }),
+            None => Err(EngineError::Conflict {
+                event_id: event_id.clone(),
+            }),
+        })
+    }
+
+    /// Judges a transfer without recording it.
+    pub fn evaluate(&self, rules: &Rules, request: &TransferRequest, at: Timestamp) -> Judgement {
+        let hops = self
+            .calls
+            .get(&request.call_id)
+            .map(|record| record.hops.as_slice())
+            .unwrap_or(&[]);
+        judge(rules, hops, request, request.occurred_at.unwrap_or(at))
+    }
+
+    /// Closes a call's chain.
+    pub fn end_call(
+        &mut self,
+        request: EndRequest,
+        received_at: Timestamp,
+    ) -> Result<Outcome<EndAnswer>, EngineError> {
+        if let Some(result) = self.redelivery(&request.event_id, |stored| match stored {
+            RecordedEvent::End {
+                request: original,
+                answer,
+            } if *original == request => Some(answer.clone()),
+            _ => None,
+        }) {
+            return result;
+        }
+        let Some(record) = self.calls.get(&request.call_id) else {
+            return Err(EngineError::UnknownCall {
+                call_id: request.call_id,
+            });
+        };
+        let occurred_at = request.occurred_at.unwrap_or(received_at);
+        let answer = EndAnswer {
+            event_id: request.event_id.clone(),
+            call_id: request.call_id.clone(),
+            outcome: request.outcome,
+            occurred_at,
+            transfers_taken: record.transfers_taken(),
+            chain: record.chain(),
+        };
+        self.apply_end(&request, &answer);
+        self.answers.insert(
+            request.event_id.clone(),
+            RecordedEvent::End {
+                request,
+                answer: answer.clone(),
+            },
+        );
+        Ok(Outcome {
+            answer,
+            replayed: false,
+        })
+    }
+
+    fn apply_end(&mut self, request: &EndRequest, answer: &EndAnswer) {
+        let Some(record) = self.calls.get_mut(&request.call_id) else {
+            return;
+        };
+        if record.ended.is_none() {
+            self.open_calls -= 1;
+        }
+        // A second, different end event replaces the first: the newest word wins.
+        record.ended = Some(CallEnd {
+            event_id: request.event_id.clone(),
+            outcome: request.outcome,
+            occurred_at: answer.occurred_at,
+        });
+    }
+
+    /// Marks a callback as done or failed; the answer is the call record after the mark.
+    pub fn mark_callback(
+        &mut self,
+        request: CallbackRequest,
+        received_at: Timestamp,
+    ) -> Result<Outcome<CallRecord>, EngineError> {
+        if let Some(result) = self.redelivery(&request.event_id, |stored| match stored {
+            RecordedEvent::Callback {
+                request: original,
+                answer,
+            } if *original == request => Some(answer.clone()),
+            _ => None,
+        }) {
+            return result;
+        }
+        let Some(record) = self.calls.get_mut(&request.call_id) else {
+            return Err(EngineError::UnknownCall {
+                call_id: request.call_id,
+            });
+        };
+        record.callback = Some(CallbackMark {
+            event_id: request.event_id.clone(),
+            status: request.status,
+            note: request.note.clone(),
+            occurred_at: request.occurred_at.unwrap_or(received_at),
+        });
+        let answer = record.clone();
+        self.answers.insert(
+            request.event_id.clone(),
+            RecordedEvent::Callback {
+                request,
+                answer: answer.clone(),
+            },
+        );
+        Ok(Outcome {
+            answer,
+            replayed: false,
+        })
+    }
+
+    /// The event most recently recorded under an id (what a durable store persists).
+    pub fn recorded(&self, event_id: &EventId) -> Option<&RecordedEvent> {
+        self.answers.get(event_id)
+    }
+
+    /// Rebuilds state from a recorded event without judging it again: the answer
+    /// stays the one that was given, whatever the rules are now.
+    pub fn replay(&mut self, event: RecordedEvent) {
+        if self.answers.contains_key(event.event_id()) {
+            return;
+        }
+        match &event {
+            RecordedEvent::Transfer { request, answer } => {
+                self.insert_hop(
+                    request,
+                    answer.occurred_at,
+                    answer.verdict,
+                    &answer.findings,
+                );
+            }
+            RecordedEvent::End { request, answer } => self.apply_end(request, answer),
+            RecordedEvent::Callback { request, answer } => {
+                if let Some(record) = self.calls.get_mut(&request.call_id) {
+                    record.callback = answer.callback.clone();
+                }
+            }
+        }
+        self.answers.insert(event.event_id().clone(), event);
+    }
+
+    /// Forgets calls that ended before `cutoff` (and their events); returns their ids.
+    pub fn evict_ended_before(&mut self, cutoff: Timestamp) -> Vec<CallId> {
+        let evicted: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|record| {
+                record
+                    .ended
+                    .as_ref()
+                    .is_some_and(|end| end.occurred_at < cutoff)
+            })
+            .map(|record| record.call_id.clone())
+            .collect();
+        for call_id in &evicted {
+            if let Some(record) = self.calls.remove(call_id) {
+                if let Some(at) = record.last_loop_at {
+                    self.loops_index.remove(&(at, call_id.clone()));
+                }
+                for hop in &record.hops {
+                    self.answers.remove(&hop.event_id);
+                }
+                if let Some(end) = &record.ended {
+                    self.answers.remove(&end.event_id);
+                }
+                if let Some(mark) = &record.callback {
+                    self.answers.remove(&mark.event_id);
+                }
+            }
+        }
+        // Callback marks replaced by newer ones are still in `answers`.
+        self.answers
+            .retain(|_, event| self.calls.contains_key(event.call_id()));
+        evicted
+    }
+
+    pub fn call(&self, call_id: &str) -> Option<&CallRecord> {
+        self.calls.get(call_id)
+    }
+
+    /// Calls with loop findings, newest loop first, optionally only since a time.
+    pub fn loops(&self, since: Option<Timestamp>, limit: usize) -> Vec<&CallRecord> {
+        self.loops_index
+            .iter()
+            .rev()
+            .take_while(|(at, _)| since.is_none_or(|since| *at >= since))
+            .filter_map(|(_, call_id)| self.calls.get(call_id))
+            .take(limit)
+            .collect()
+    }
+
+    /// Calls that have not ended.
+    pub fn active_calls(&self) -> usize {
+        self.open_calls
+    }
+
+    /// All calls, in no particular order.
+    pub fn calls(&self) -> impl Iterator<Item = &CallRecord> {
+        self.calls.values()
+    }
+}
+
+#[cfg(test)]
+mod callback_tests {
+    use super::*;
+    use crate::core::rules::TransferMode;
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_795_000_000 + second).expect("valid time")
+    }
+
+    fn request(event: &str, from: &str, to: &str, number: Option<&str>) -> TransferRequest {
+        TransferRequest {
+            event_id: EventId::parse(event).unwrap(),
+            call_id: CallId::parse("call").unwrap(),
+            from: from.to_owned(),
+            to: to.to_owned(),
+            mode: Some(TransferMode::Warm),
+            intent: None,
+            callback_number: number.map(str::to_owned),
+            agent_id: None,
+            occurred_at: None,
+        }
+    }
+
+    fn end(engine: &mut Engine, outcome: CallOutcome) {
+        let request = EndRequest {
+            event_id: EventId::parse("end").unwrap(),
+            call_id: CallId::parse("call").unwrap(),
+            outcome,
+            occurred_at: None,
+        };
+        engine.end_call(request, at(10)).unwrap();
+    }
+
+    #[test]
+    fn only_a_disconnected_call_with_a_transfer_and_a_number_owes_a_callback() {
+        let rules = Rules::default();
+        let cases = [
+            (CallOutcome::Disconnected, Some("+14155550123"), true),
+            (CallOutcome::Disconnected, None, false),
+            (CallOutcome::Resolved, Some("+14155550123"), false),
+            (CallOutcome::Abandoned, Some("+14155550123"), false),
+        ];
+        for (outcome, number, owed) in cases {
+            let mut engine = Engine::new();
+            engine
+                .transfer(&rules, request("t", "a", "b", number), at(0))
+                .unwrap();
+            end(&mut engine, outcome);
+            assert_eq!(
+                engine.call("call").unwrap().callback_owed(),
+                owed,
+                "{outcome:?} {number:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn replaying_recorded_events_rebuilds_the_same_state() {
+        let rules = Rules::default();
+        let mut live = Engine::new();
+        let mut events = Vec::new();
+        for (index, (from, to)) in [("a", "b"), ("b", "a"), ("a", "c")].into_iter().enumerate() {
+            let transfer = request(&format!("t{index}"), from, to, Some("+14155550123"));
+            let event_id = transfer.event_id.clone();
+            live.transfer(&rules, transfer, at(index as i64)).unwrap();
+            events.push(live.recorded(&event_id).unwrap().clone());
+        }
+        end(&mut live, CallOutcome::Disconnected);
+        events.push(
+            live.recorded(&EventId::parse("end").unwrap())
+                .unwrap()
+                .clone(),
+        );
+        let mut rebuilt = Engine::new();
+        for event in events {
+            rebuilt.replay(event);
+        }
+        assert_eq!(rebuilt.call("call"), live.call("call"));
+        assert_eq!(rebuilt.active_calls(), live.active_calls());
+        assert_eq!(rebuilt.loops(None, 10).len(), live.loops(None, 10).len());
+        assert_eq!(
+            rebuilt.evict_ended_before(at(11)),
+            vec![CallId::parse("call").unwrap()]
+        );
+        assert!(rebuilt.call("call").is_none());
+        assert!(rebuilt.recorded(&EventId::parse("t0").unwrap()).is_none());
+    }
+}
