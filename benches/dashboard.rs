@@ -24,8 +24,9 @@ use http_body_util::BodyExt;
 use jiff::{SignedDuration, Timestamp};
 use loopguard::core::engine::{CallId, CallOutcome, EndRequest, EventId, TransferRequest};
 use loopguard::core::rules::{Rules, TransferMode};
-use loopguard::server::store::{CallStore, MemoryStore};
-use loopguard::server::{AppState, app};
+use loopguard::http::AppState;
+use loopguard::server::app;
+use loopguard::store::{CallStore, MemoryStore};
 use tower::ServiceExt;
 
 const PATHS: &[&str] = &[
@@ -77,7 +78,13 @@ async fn run(calls: usize, iterations: usize) {
         "{calls} calls recorded in {:.2?}; {iterations} runs per path",
         started.elapsed()
     );
-    let state = Arc::new(AppState::new(rules, "bench", store));
+    let state = Arc::new(AppState::new(
+        rules,
+        "bench",
+        store,
+        loopguard::metrics::Metrics::new(),
+        loopguard::clock::Clock::system(),
+    ));
     // The part of a view that holds the store's lock (the webhook waits on it):
     // computing the departments table, the view that reads the most, in place.
     let window = loopguard::dashboard::WindowChoice::Hour.window(Timestamp::now());

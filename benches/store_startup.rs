@@ -12,9 +12,9 @@ use std::time::Instant;
 use jiff::Timestamp;
 use loopguard::core::engine::{CallId, EventId, TransferRequest};
 use loopguard::core::rules::TransferMode;
-use loopguard::server::metrics::Metrics;
-use loopguard::server::sqlite_store::{SqliteStore, StoreConfig};
-use loopguard::server::store::CallStore;
+use loopguard::metrics::Metrics;
+use loopguard::store::CallStore;
+use loopguard::store::{SqliteStore, StoreConfig};
 
 fn main() {
     if !std::env::args().any(|argument| argument == "--bench") {
@@ -37,7 +37,12 @@ fn main() {
         .build()
         .expect("runtime");
 
-    let (store, _) = SqliteStore::open(StoreConfig::new(&data), Metrics::new()).expect("open");
+    let (store, _) = SqliteStore::open(
+        StoreConfig::new(&data),
+        Metrics::new(),
+        loopguard::clock::Clock::system(),
+    )
+    .expect("open");
     let store = Arc::new(store);
     let started = Instant::now();
     runtime.block_on(async {
@@ -87,8 +92,12 @@ fn main() {
         .map(|metadata| metadata.len())
         .unwrap_or(0);
     for run in 1..=3 {
-        let (store, report) =
-            SqliteStore::open(StoreConfig::new(&data), Metrics::new()).expect("reopen");
+        let (store, report) = SqliteStore::open(
+            StoreConfig::new(&data),
+            Metrics::new(),
+            loopguard::clock::Clock::system(),
+        )
+        .expect("reopen");
         println!(
             "open #{run}: {} events, {} calls ({} open) loaded in {:.0} ms (database {:.1} MB)",
             report.events_loaded,

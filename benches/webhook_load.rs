@@ -77,27 +77,31 @@ fn carrier_rules() -> loopguard::core::rules::Rules {
 fn loopguard_sqlite() -> axum::Router {
     let data = std::env::temp_dir().join("loopguard-webhook-load");
     let _ = std::fs::remove_dir_all(&data);
-    let metrics = loopguard::server::metrics::Metrics::new();
-    let (store, _) = loopguard::server::sqlite_store::SqliteStore::open(
-        loopguard::server::sqlite_store::StoreConfig::new(&data),
+    let metrics = loopguard::metrics::Metrics::new();
+    let (store, _) = loopguard::store::SqliteStore::open(
+        loopguard::store::StoreConfig::new(&data),
         metrics.clone(),
+        loopguard::clock::Clock::system(),
     )
     .expect("the durable store opens");
-    let state = loopguard::server::AppState::new(
+    let state = loopguard::http::AppState::new(
         carrier_rules(),
         "routing-rules",
         std::sync::Arc::new(store),
-    )
-    .with_metrics(metrics);
+        metrics,
+        loopguard::clock::Clock::system(),
+    );
     loopguard::server::app(std::sync::Arc::new(state))
 }
 
 /// The real router with the repository's carrier rules and the in-memory store.
 fn loopguard_memory() -> axum::Router {
-    let state = loopguard::server::AppState::new(
+    let state = loopguard::http::AppState::new(
         carrier_rules(),
         "routing-rules",
-        std::sync::Arc::new(loopguard::server::store::MemoryStore::new()),
+        std::sync::Arc::new(loopguard::store::MemoryStore::new()),
+        loopguard::metrics::Metrics::new(),
+        loopguard::clock::Clock::system(),
     );
     loopguard::server::app(std::sync::Arc::new(state))
 }

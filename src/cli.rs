@@ -46,6 +46,8 @@ pub enum Command {
     Route(RouteArgs),
     /// Print the JSON Schema of the rules format (for taplo / Even Better TOML).
     Schema,
+    /// Print the OpenAPI 3.1 document of the HTTP API (also served at /openapi.json).
+    Openapi,
     /// Run the transfer webhook service.
     Serve(Box<crate::server::ServeArgs>),
 }
@@ -123,6 +125,10 @@ pub fn run(cli: Cli) -> ExitCode {
                 "{}\n",
                 serde_json::to_string_pretty(&schema).unwrap_or_default()
             ));
+            Ok(EXIT_CLEAN)
+        }
+        Command::Openapi => {
+            print_out(&crate::server::openapi::document());
             Ok(EXIT_CLEAN)
         }
         Command::Serve(args) => crate::server::run_from_cli(*args),

@@ -1,12 +1,19 @@
 //! loopguard: catches hot-potato call transfers.
 //!
 //! [`core`] is pure (rules model, graph checks, chain engine); [`render`] turns
-//! findings into text; [`cli`] and [`server`] are the thin shells that touch files,
-//! sockets and the clock. See ARCHITECTURE.md for the map.
+//! findings into text; the shells touch files, sockets and the clock: [`store`]
+//! keeps call state, [`http`] holds what every route shares, [`webhook`] and
+//! [`dashboard`] are the routes, [`server`] assembles and runs them, [`cli`] is the
+//! command line. See ARCHITECTURE.md for the map and who may import whom.
 
 pub mod cli;
+pub mod clock;
 pub mod core;
 pub mod dashboard;
+pub mod http;
+pub mod metrics;
 pub mod render;
 pub mod rules_files;
 pub mod server;
+pub mod store;
+pub mod webhook;

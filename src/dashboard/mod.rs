@@ -2,12 +2,11 @@
 //!
 //! Owns the HTML pages, the `/v1/stats/*` JSON endpoints, the live event stream
 //! (`/v1/events`, server-sent events from [`AppState::live`]), the embedded assets and
-//! the dashboard's access check. The numbers come from [`crate::core::stats`]: the
-//! handlers clone the calls out of the store (the lock is held only for the copy),
-//! compute outside the lock, and render. Nothing here decides verdicts.
+//! the login form. The numbers come from [`crate::core::stats`]. Nothing here decides
+//! verdicts.
 
-pub mod auth;
 pub mod layout;
+pub mod login;
 pub mod pages;
 
 use std::sync::Arc;
@@ -17,16 +16,19 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use jiff::{SignedDuration, Timestamp};
 
+use crate::core::duration::parse_duration;
 use crate::core::engine::CallRecord;
 use crate::core::stats::{self, Window};
-use crate::server::AppState;
-use crate::server::api::{self, ApiError, ErrorBody};
+use crate::http::body::require_json;
+use crate::http::query::Query;
+use crate::http::{ApiError, AppState, ErrorBody, ErrorCode};
+use crate::webhook::callback::record_callback;
 
 /// The dashboard's part of the OpenAPI document: the `/v1/stats/*` endpoints.
 #[derive(utoipa::OpenApi)]
@@ -62,11 +64,10 @@ pub const FLAGGED_LIMIT: usize = 200;
 /// own; a bounded stream keeps graceful shutdown from waiting on open dashboards.
 const EVENT_STREAM_LIFETIME: Duration = Duration::from_secs(30);
 
-/// The dashboard's routes: pages, stats, events, assets, login, and the read APIs
-/// (`GET /v1/calls/{call_id}`, `GET /v1/loops`), all behind the access check except
-/// the login page and the assets.
-pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    let protected = Router::new()
+/// The dashboard's routes: pages, stats, the live event stream and the callback
+/// buttons. `server::app` puts them behind the dashboard credential check.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
         .route("/", get(overview_page))
         .route("/calls", get(flagged_page))
         .route("/calls/{call_id}", get(call_page))
@@ -82,15 +83,12 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/v1/stats/callbacks", get(callbacks_json))
         .route("/v1/stats/graph", get(graph_json))
         .route("/v1/events", get(events))
-        .route("/v1/calls/{call_id}", get(api::get_call))
-        .route("/v1/loops", get(api::get_loops))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state,
-            auth::require_access,
-        ));
+}
+
+/// The routes anyone may fetch: the login form and the static assets.
+pub fn public_routes() -> Router<Arc<AppState>> {
     Router::new()
-        .merge(protected)
-        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/login", get(login::login_page).post(login::login))
         .route("/assets/dashboard.css", get(stylesheet))
         .route("/assets/dashboard.js", get(script))
 }
@@ -122,6 +120,15 @@ impl WindowChoice {
         }
     }
 
+    /// How far back the window reaches.
+    pub fn duration(self) -> SignedDuration {
+        match self {
+            WindowChoice::Hour => SignedDuration::from_hours(1),
+            WindowChoice::Day => SignedDuration::from_hours(24),
+            WindowChoice::Week => SignedDuration::from_hours(24 * 7),
+        }
+    }
+
     /// The window ending at `now`: 12 × 5 minutes, 24 × 1 hour, or 28 × 6 hours.
     pub fn window(self, now: Timestamp) -> Window {
         let (length, interval) = match self {
@@ -147,48 +154,29 @@ pub struct ViewQuery {
 }
 
 pub fn parse_query(query: Option<&str>, allow_sort: bool) -> Result<ViewQuery, ApiError> {
-    let parameters: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
-        .map_err(|error| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-query",
-                format!("the query string cannot be decoded: {error}"),
-            )
-        })?;
-    let mut view = ViewQuery {
-        window: WindowChoice::Day,
-        sort: None,
+    let allowed: &[&str] = if allow_sort {
+        &["window", "sort"]
+    } else {
+        &["window"]
     };
-    for (name, value) in parameters {
-        match name.as_str() {
-            "window" => {
-                view.window = WindowChoice::ALL
-                    .into_iter()
-                    .find(|choice| choice.as_str() == value)
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            StatusCode::UNPROCESSABLE_ENTITY,
-                            "invalid-value",
-                            format!("window `{value}` is not one of `1h`, `1d`, `7d`"),
-                        )
-                        .with_field("window")
-                    })?;
-            }
-            "sort" if allow_sort => view.sort = Some(value),
-            other => {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "unknown-parameter",
-                    format!(
-                        "unknown query parameter `{other}`; use `window`{}",
-                        if allow_sort { " and `sort`" } else { "" }
-                    ),
+    let query = Query::parse(query, allowed)?;
+    let window = match query.get("window") {
+        None => WindowChoice::Day,
+        Some(value) => WindowChoice::ALL
+            .into_iter()
+            .find(|choice| parse_duration(value).ok() == Some(choice.duration()))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidValue,
+                    format!("window `{value}` is not one of `1h`, `1d`, `7d`"),
                 )
-                .with_field(other));
-            }
-        }
-    }
-    Ok(view)
+                .with_field("window")
+            })?,
+    };
+    Ok(ViewQuery {
+        window,
+        sort: query.get("sort").map(str::to_owned),
+    })
 }
 
 /// Runs `compute` over every call under the store's lock and returns its result.
@@ -209,7 +197,7 @@ pub fn with_calls<T>(state: &AppState, compute: impl FnOnce(&[&CallRecord]) -> T
 }
 
 fn window_of(state: &AppState, query: &ViewQuery) -> Window {
-    query.window.window((state.clock)())
+    query.window.window(state.clock.now())
 }
 
 #[utoipa::path(
@@ -318,8 +306,7 @@ pub fn departments_of(
     });
     if let Some(column) = &query.sort {
         pages::sort_departments(&mut rows, column).map_err(|message| {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-value", message)
-                .with_field("sort")
+            ApiError::new(ErrorCode::InvalidValue, message).with_field("sort")
         })?;
     }
     Ok(rows)
@@ -341,7 +328,7 @@ pub async fn callbacks_json(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<stats::CallbackOwed>>, ApiError> {
     parse_query(query.as_deref(), false)?;
-    let now = (state.clock)();
+    let now = state.clock.now();
     Ok(Json(with_calls(&state, |calls| {
         stats::callbacks_owed(calls.iter().copied(), now)
     })))
@@ -394,15 +381,11 @@ async fn call_page(
     State(state): State<Arc<AppState>>,
     Path(call_id): Path<String>,
 ) -> Result<Html<String>, ApiError> {
-    let call = state.store.call(&call_id).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown-call",
-            format!("no transfer was recorded for call `{call_id}`"),
-        )
-        .with_field("call_id")
-    })?;
-    Ok(Html(pages::call(&call, (state.clock)())))
+    let call = state
+        .store
+        .call(&call_id)
+        .ok_or_else(|| ApiError::unknown_call(&call_id))?;
+    Ok(Html(pages::call(&call, state.clock.now())))
 }
 
 async fn matrix_page(
@@ -445,7 +428,7 @@ async fn callbacks_page(
     RawQuery(query): RawQuery,
 ) -> Result<Html<String>, ApiError> {
     parse_query(query.as_deref(), false)?;
-    let now = (state.clock)();
+    let now = state.clock.now();
     let owed = with_calls(&state, |calls| {
         stats::callbacks_owed(calls.iter().copied(), now)
     });
@@ -467,19 +450,8 @@ async fn mark_callback(
     // Only JSON: a cross-site page can post text/plain without a CORS preflight, but
     // not application/json, so this also keeps other sites from marking callbacks
     // when the dashboard runs without a token on loopback.
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.trim_start().starts_with("application/json"));
-    if !is_json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "send the callback mark as application/json",
-        )
-        .with_field("content-type"));
-    }
-    api::record_callback(&state, &call_id, &headers, &body)
+    require_json(&headers)?;
+    record_callback(&state, &call_id, &headers, &body)
         .await
         .map(Json)
 }

@@ -5,172 +5,48 @@
 //! port 0; `run_from_cli` binds the configured address, loads the rules, and wires
 //! signals and rules reloading.
 
-pub mod api;
-pub mod metrics;
 pub mod openapi;
 pub mod reload;
-pub mod signature;
-pub mod sqlite_store;
-pub mod store;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::MatchedPath;
-use axum::http::Request;
-use axum::routing::{get, post};
-use jiff::Timestamp;
-use serde::Serialize;
+use axum::http::{Request, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
 use tower_http::trace::TraceLayer;
-use utoipa::ToSchema;
 
-use crate::core::rules::Rules;
-use metrics::Metrics;
-use signature::{WebhookSecret, WebhookVerifier};
-use sqlite_store::{SqliteStore, StoreConfig};
-use store::{CallStore, MemoryStore};
-
-/// Default limit of a webhook body.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// The state every handler shares.
-pub struct AppState {
-    /// The rules in force; swapped whole on a successful reload.
-    pub rules: ArcSwap<Rules>,
-    rules_status: Mutex<RulesStatus>,
-    pub store: Arc<dyn CallStore>,
-    pub metrics: Metrics,
-    /// `None`: signatures are not checked (loopback only, or `--insecure`).
-    pub verifier: Option<WebhookVerifier>,
-    /// The time of receipt; a function so tests can fix it.
-    pub clock: fn() -> Timestamp,
-    pub max_body_bytes: usize,
-    /// New events, for live views (server-sent events). Lagging receivers lose updates.
-    pub live: tokio::sync::broadcast::Sender<LiveUpdate>,
-    /// `None`: the dashboard and read APIs are open (loopback only, or `--insecure`).
-    pub dashboard_token: Option<String>,
-}
-
-/// A new event, as announced to live views.
-#[derive(Debug, Clone, Serialize)]
-pub struct LiveUpdate {
-    /// `transfer`, `end` or `callback`.
-    pub kind: &'static str,
-    pub call_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verdict: Option<crate::core::engine::Verdict>,
-}
-
-/// What `/readyz` says about the rules.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RulesStatus {
-    /// Where the rules are read from.
-    pub source: String,
-    /// When the rules in force were loaded.
-    #[schema(value_type = String, format = DateTime)]
-    pub loaded_at: Timestamp,
-    pub last_reload_ok: bool,
-    /// The refused reload's errors (concise form), when the last reload failed.
-    pub last_reload_errors: Vec<String>,
-}
-
-impl AppState {
-    pub fn new(rules: Rules, source: impl Into<String>, store: Arc<dyn CallStore>) -> Self {
-        let metrics = Metrics::new();
-        metrics.rules_last_reload_success.set(1);
-        Self {
-            rules: ArcSwap::from_pointee(rules),
-            rules_status: Mutex::new(RulesStatus {
-                source: source.into(),
-                loaded_at: Timestamp::now(),
-                last_reload_ok: true,
-                last_reload_errors: Vec::new(),
-            }),
-            store,
-            metrics,
-            verifier: None,
-            clock: Timestamp::now,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            live: tokio::sync::broadcast::channel(1024).0,
-            dashboard_token: None,
-        }
-    }
-
-    /// Uses a registry created earlier (so the store can share it).
-    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
-        metrics.rules_last_reload_success.set(1);
-        self.metrics = metrics;
-        self
-    }
-
-    pub fn with_verifier(mut self, verifier: Option<WebhookVerifier>) -> Self {
-        self.verifier = verifier;
-        self
-    }
-
-    /// Announces an event to live views; nobody listening is fine.
-    pub fn publish(&self, update: LiveUpdate) {
-        let _ = self.live.send(update);
-    }
-
-    pub fn rules_status(&self) -> RulesStatus {
-        self.rules_status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Puts new rules in force.
-    pub fn install_rules(&self, rules: Rules) {
-        self.rules.store(Arc::new(rules));
-        self.metrics.rules_last_reload_success.set(1);
-        self.metrics
-            .rules_reloads
-            .with_label_values(&["success"])
-            .inc();
-        let mut status = self
-            .rules_status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        status.loaded_at = (self.clock)();
-        status.last_reload_ok = true;
-        status.last_reload_errors.clear();
-    }
-
-    /// Records a refused reload; the rules in force stay.
-    pub fn refuse_rules(&self, errors: Vec<String>) {
-        self.metrics.rules_last_reload_success.set(0);
-        self.metrics
-            .rules_reloads
-            .with_label_values(&["refused"])
-            .inc();
-        let mut status = self
-            .rules_status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        status.last_reload_ok = false;
-        status.last_reload_errors = errors;
-    }
-}
+use crate::clock::Clock;
+use crate::core::duration::parse_duration;
+use crate::http::signature::{WebhookSecret, WebhookVerifier};
+use crate::http::{AppState, DEFAULT_MAX_BODY_BYTES, access, ops, read};
+use crate::metrics::Metrics;
+use crate::store::{CallStore, MemoryStore, SqliteStore, StoreConfig};
 
 /// The router, with every route and the request-tracing layer.
 pub fn app(state: Arc<AppState>) -> Router {
+    // Everything people and scripts read goes behind the dashboard credential: the
+    // dashboard's pages, stats and live feed, and the read APIs for calls.
+    let protected = crate::dashboard::routes()
+        .route("/v1/calls/{call_id}", get(read::get_call))
+        .route("/v1/loops", get(read::get_loops))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::require_access,
+        ));
     Router::new()
-        .route("/v1/transfers", post(api::post_transfer))
-        .route("/v1/calls/{call_id}/end", post(api::post_call_end))
-        .route("/v1/calls/{call_id}/callback", post(api::post_callback))
-        // The dashboard, /v1/stats/*, /v1/events and the read APIs (GET /v1/calls/{call_id},
-        // GET /v1/loops), all behind the dashboard's access check.
-        .merge(crate::dashboard::routes(state.clone()))
-        .route("/metrics", get(api::metrics))
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/openapi.json", get(api::openapi_json))
-        .fallback(api::not_found)
+        .merge(crate::webhook::routes())
+        .merge(protected)
+        .merge(crate::dashboard::public_routes())
+        .route("/metrics", get(ops::metrics))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(ops::not_found)
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -195,6 +71,13 @@ pub fn app(state: Arc<AppState>) -> Router {
                 ),
         )
         .with_state(state)
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::document(),
+    )
 }
 
 /// Serves the app on a bound listener until `shutdown` resolves, then drains
@@ -271,12 +154,7 @@ pub struct ServeArgs {
 }
 
 fn parse_retention(text: &str) -> Result<jiff::SignedDuration, String> {
-    let span: jiff::Span = text
-        .parse()
-        .map_err(|error| format!("`{text}` is not a duration such as 7d or 36h: {error}"))?;
-    let duration = span
-        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
-        .map_err(|error| format!("`{text}`: {error}"))?;
+    let duration = parse_duration(text).map_err(|error| error.to_string())?;
     if duration < jiff::SignedDuration::from_secs(60) {
         return Err(format!("retention `{text}` is shorter than a minute"));
     }
@@ -288,11 +166,8 @@ fn parse_retention(text: &str) -> Result<jiff::SignedDuration, String> {
 pub fn run_from_cli(args: ServeArgs) -> Result<u8, String> {
     init_logging(args.log_format);
     let verifier = build_verifier(&args)?;
-    let dashboard_token = crate::dashboard::auth::check_access(
-        args.listen,
-        args.dashboard_token.as_deref(),
-        args.insecure,
-    )?;
+    let dashboard_token =
+        access::check_access(args.listen, args.dashboard_token.as_deref(), args.insecure)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -373,6 +248,7 @@ async fn run(
         }
     }
     let metrics = Metrics::new();
+    let clock = Clock::system();
     let store: Arc<dyn CallStore> = if args.in_memory {
         tracing::warn!("--in-memory: call state will not survive a restart");
         Arc::new(MemoryStore::new())
@@ -383,8 +259,8 @@ async fn run(
             max_database_bytes: args.max_database_bytes,
             ..StoreConfig::new(&args.data_dir)
         };
-        let (store, report) =
-            SqliteStore::open(config, metrics.clone()).map_err(|error| error.to_string())?;
+        let (store, report) = SqliteStore::open(config, metrics.clone(), clock.clone())
+            .map_err(|error| error.to_string())?;
         tracing::info!(
             data_dir = %args.data_dir.display(),
             events = report.events_loaded,
@@ -395,9 +271,14 @@ async fn run(
         );
         Arc::new(store)
     };
-    let mut state = AppState::new(rules, args.rules.display().to_string(), store)
-        .with_metrics(metrics)
-        .with_verifier(verifier);
+    let mut state = AppState::new(
+        rules,
+        args.rules.display().to_string(),
+        store,
+        metrics,
+        clock,
+    )
+    .with_verifier(verifier);
     state.max_body_bytes = args.max_body_bytes;
     state.dashboard_token = dashboard_token;
     let state = Arc::new(state);

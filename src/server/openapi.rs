@@ -1,5 +1,6 @@
 //! The OpenAPI document, generated from the handlers' own types. A committed copy
-//! lives in `docs/openapi.json`; `tests/it/openapi.rs` fails when it is stale.
+//! lives in `docs/openapi.json`; `webhook::the_committed_openapi_document_is_current`
+//! in `tests/it/` fails when it is stale.
 
 use utoipa::OpenApi;
 
@@ -10,23 +11,24 @@ use utoipa::OpenApi;
         description = "Transfer webhook and call-chain API: every transfer gets a verdict (allow, warn, block) with findings, the call's chain and a suggestion."
     ),
     paths(
-        super::api::post_transfer,
-        super::api::post_call_end,
-        super::api::post_callback,
-        super::api::get_call,
-        super::api::get_loops,
-        super::api::readyz,
+        crate::webhook::transfer::post_transfer,
+        crate::webhook::end::post_call_end,
+        crate::webhook::callback::post_callback,
+        crate::http::read::get_call,
+        crate::http::read::get_loops,
+        crate::http::ops::readyz,
     ),
     components(schemas(
-        super::api::ErrorBody,
-        super::api::ErrorDetail,
-        super::api::TransferBody,
-        super::api::EndBody,
-        super::api::CallbackBody,
-        super::api::LoopSummary,
-        super::api::LoopsResponse,
-        super::api::ReadyBody,
-        super::RulesStatus,
+        crate::http::error::ErrorBody,
+        crate::http::error::ErrorDetail,
+        crate::http::error::ErrorCode,
+        crate::webhook::transfer::TransferBody,
+        crate::webhook::end::EndBody,
+        crate::webhook::callback::CallbackBody,
+        crate::http::read::LoopSummary,
+        crate::http::read::LoopsResponse,
+        crate::http::ops::ReadyBody,
+        crate::http::state::RulesStatus,
     ))
 )]
 struct ApiDocument;

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use notify::Watcher;
 
-use super::AppState;
 use crate::core::lint::lint;
 use crate::core::rules::Rules;
+use crate::http::AppState;
 use crate::render;
 use crate::rules_files;
 

@@ -511,11 +511,7 @@ async fn check_views(
 const TOKEN: &str = "dashboard-token-for-tests-0123456789";
 
 async fn server_with_token() -> TestServer {
-    let mut state = loopguard::server::AppState::new(
-        carrier_rules(),
-        "test",
-        std::sync::Arc::new(loopguard::server::store::MemoryStore::new()),
-    );
+    let mut state = crate::support::memory_state(carrier_rules());
     state.dashboard_token = Some(TOKEN.to_owned());
     TestServer::start_with(state).await
 }

@@ -1,10 +1,11 @@
 //! Every lint code has a fixture that triggers it (`fail`) and a near-identical one
 //! that does not (`pass`), in `tests/fixtures/lint/<code>/`. A fixture is a `.toml`
 //! file, or a directory when the check needs several files. Next to each fixture,
-//! `fail.out` / `pass.out` hold its exact `--format concise` output.
+//! the insta snapshots `fail.snap` / `pass.snap` hold its exact `--format concise`
+//! output.
 //!
-//! `UPDATE_EXPECT=1 cargo test --test it lint_fixtures` rewrites the `.out` files;
-//! review every changed one by eye before committing it.
+//! `INSTA_UPDATE=always cargo test --test it lint_fixtures` (or `cargo insta review`)
+//! rewrites them; review every changed one by eye before committing it.
 
 use std::collections::BTreeSet;
 
@@ -24,24 +25,19 @@ const CASCADES: &[(LintCode, LintCode)] = &[
     (LintCode::UnknownDepartment, LintCode::UnreachableDepartment),
 ];
 
-/// Lints `fixture` and compares its concise output with the file `expected_output`
-/// (both relative to the repository root).
-fn check(fixture: &str, expected_output: &str) {
-    let actual = concise_output(fixture);
-    let expected_path = repo_root().join(expected_output);
-    if std::env::var_os("UPDATE_EXPECT").is_some() {
-        std::fs::write(&expected_path, &actual)
-            .unwrap_or_else(|error| panic!("cannot write {expected_output}: {error}"));
-        return;
-    }
-    let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|error| {
-        panic!("cannot read {expected_output} ({error}); run with UPDATE_EXPECT=1 to create it")
+/// Lints `fixture` and compares its concise output with the snapshot `<kind>.snap`
+/// in the code's fixture directory.
+fn check(code: &str, kind: &str) {
+    let fixture = fixture_path(code, kind);
+    let actual = concise_output(&fixture);
+    insta::with_settings!({
+        snapshot_path => repo_root().join(FIXTURES).join(code),
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+        description => format!("loopguard lint --format concise {fixture}"),
+    }, {
+        insta::assert_snapshot!(kind, actual);
     });
-    assert!(
-        actual == expected,
-        "lint output of {fixture} differs from {expected_output}\n--- expected\n{expected}--- actual\n{actual}\
-         (run with UPDATE_EXPECT=1 to accept the new output, then review it)"
-    );
 }
 
 fn concise_output(fixture: &str) -> String {
@@ -60,12 +56,8 @@ fn fixture_path(code: &str, kind: &str) -> String {
     }
 }
 
-fn expected_path(code: &str, kind: &str) -> String {
-    format!("{FIXTURES}/{code}/{kind}.out")
-}
-
 fn check_code_fixture(code: &str, kind: &str) {
-    check(&fixture_path(code, kind), &expected_path(code, kind));
+    check(code, kind);
 }
 
 fn reported_codes(fixture: &str) -> BTreeSet<LintCode> {
@@ -81,12 +73,12 @@ macro_rules! fixture_tests {
     ($($module:ident => $code:literal,)*) => {$(
         mod $module {
             #[test]
-            fn fail_fixture_output_matches_fail_out() {
+            fn fail_fixture_output_matches_its_snapshot() {
                 super::check_code_fixture($code, "fail");
             }
 
             #[test]
-            fn pass_fixture_output_matches_pass_out() {
+            fn pass_fixture_output_matches_its_snapshot() {
                 super::check_code_fixture($code, "pass");
             }
         }
@@ -128,20 +120,13 @@ fn every_lint_code_has_a_fail_fixture_that_reports_it_and_a_pass_fixture_that_do
                 problems.push(format!("{code}: no {kind} fixture ({fixture}[.toml])"));
                 continue;
             }
-            let expected = expected_path(code, kind);
-            let Ok(recorded) = std::fs::read_to_string(repo_root().join(&expected)) else {
-                problems.push(format!("{code}: no {expected}"));
-                continue;
-            };
             let actual = concise_output(&fixture);
             let should_report = kind == "fail";
-            for (what, output) in [("lint output", &actual), (expected.as_str(), &recorded)] {
-                if output.contains(&tag) != should_report {
-                    problems.push(format!(
-                        "{code}: {what} of the {kind} fixture {} `{tag}`",
-                        if should_report { "lacks" } else { "contains" }
-                    ));
-                }
+            if actual.contains(&tag) != should_report {
+                problems.push(format!(
+                    "{code}: lint output of the {kind} fixture {} `{tag}`",
+                    if should_report { "lacks" } else { "contains" }
+                ));
             }
         }
     }

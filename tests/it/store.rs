@@ -3,8 +3,9 @@
 
 use std::process::Command;
 
-use loopguard::server::metrics::Metrics;
-use loopguard::server::sqlite_store::{OpenError, SqliteStore, StoreConfig};
+use loopguard::clock::Clock;
+use loopguard::metrics::Metrics;
+use loopguard::store::{OpenError, SqliteStore, StoreConfig};
 use serde_json::{Value, json};
 
 use crate::support::{BinaryServer, http, repo_root};
@@ -117,9 +118,9 @@ fn a_full_database_answers_503_with_retry_after_and_loses_no_acknowledged_event(
 #[test]
 fn retry_after_is_sent_with_503() {
     // The header is part of the contract platforms rely on to back off.
-    let error = loopguard::server::api::ApiError::from(
-        loopguard::server::store::StoreError::Unavailable("queue full".to_owned()),
-    );
+    let error = loopguard::http::ApiError::from(loopguard::store::StoreError::Unavailable(
+        "queue full".to_owned(),
+    ));
     use axum::response::IntoResponse;
     let response = error.into_response();
     assert_eq!(response.status(), 503);
@@ -133,7 +134,11 @@ fn a_database_from_a_newer_loopguard_is_refused() {
     let connection = rusqlite::Connection::open(&database).unwrap();
     connection.pragma_update(None, "user_version", 99).unwrap();
     drop(connection);
-    let error = match SqliteStore::open(StoreConfig::new(data.path()), Metrics::new()) {
+    let error = match SqliteStore::open(
+        StoreConfig::new(data.path()),
+        Metrics::new(),
+        Clock::system(),
+    ) {
         Err(error) => error,
         Ok(_) => panic!("a newer schema must be refused"),
     };
@@ -166,14 +171,14 @@ fn transfer_request(
 #[tokio::test]
 async fn ended_calls_past_retention_are_pruned_from_disk_and_memory_and_open_calls_stay() {
     use loopguard::core::engine::{CallId, CallOutcome, EndRequest, EventId};
-    use loopguard::server::store::CallStore;
+    use loopguard::store::CallStore;
     let data = tempfile::tempdir().unwrap();
     let config = StoreConfig {
         retention: jiff::SignedDuration::from_hours(1),
         prune_interval: std::time::Duration::ZERO,
         ..StoreConfig::new(data.path())
     };
-    let (store, _) = SqliteStore::open(config.clone(), Metrics::new()).unwrap();
+    let (store, _) = SqliteStore::open(config.clone(), Metrics::new(), Clock::system()).unwrap();
     let rules = std::sync::Arc::new(crate::support::carrier_rules());
     let now = jiff::Timestamp::now();
     let old = now - jiff::SignedDuration::from_hours(3);
@@ -203,7 +208,7 @@ async fn ended_calls_past_retention_are_pruned_from_disk_and_memory_and_open_cal
     }
     assert!(store.call("open").is_some(), "open calls are never pruned");
     drop(store);
-    let (reopened, report) = SqliteStore::open(config, Metrics::new()).unwrap();
+    let (reopened, report) = SqliteStore::open(config, Metrics::new(), Clock::system()).unwrap();
     assert_eq!((report.calls_loaded, report.open_calls), (1, 1));
     assert!(reopened.call("old").is_none(), "pruned from disk too");
 }

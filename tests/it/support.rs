@@ -45,8 +45,9 @@ pub fn relative_path(path: &Path) -> String {
 }
 
 use loopguard::core::rules::Rules;
-use loopguard::server::store::MemoryStore;
-use loopguard::server::{AppState, serve};
+use loopguard::http::AppState;
+use loopguard::server::serve;
+use loopguard::store::MemoryStore;
 use serde_json::Value;
 
 /// Rules from TOML text; panics with the findings if the text has errors.
@@ -77,9 +78,20 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+/// App state over the memory store, with its own metrics and the system clock.
+pub fn memory_state(rules: Rules) -> AppState {
+    AppState::new(
+        rules,
+        "test",
+        Arc::new(MemoryStore::new()),
+        loopguard::metrics::Metrics::new(),
+        loopguard::clock::Clock::system(),
+    )
+}
+
 impl TestServer {
     pub async fn start(rules: Rules) -> Self {
-        Self::start_with(AppState::new(rules, "test", Arc::new(MemoryStore::new()))).await
+        Self::start_with(memory_state(rules)).await
     }
 
     pub async fn start_with(state: AppState) -> Self {

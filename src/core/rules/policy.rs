@@ -294,7 +294,9 @@ fn build_actions(
 
 /// Parses a bounce window such as "30m", "1h 30m" or "2d" into milliseconds.
 pub fn parse_window(text: &str) -> Result<i64, String> {
-    let duration = parse_duration(text).map_err(|error| error.to_string())?;
+    // The lint finding's help shows the syntax, so the message gives only the reason.
+    let duration = parse_duration(text)
+        .map_err(|error| format!("`{text}` is not a duration: {}", error.reason))?;
     let milliseconds = duration.as_millis();
     if !(1_000..=7 * 24 * 3_600_000).contains(&milliseconds) {
         return Err(format!(

@@ -1,0 +1,82 @@
+//! Shell: where call state lives. The engine decides; a [`CallStore`] keeps the
+//! engine's state and (in durable implementations) commits each event and its
+//! answer before the answer is returned.
+//!
+//! Implementations: [`MemoryStore`] (memory only, `--in-memory`) and [`SqliteStore`]
+//! (the durable default). A store is handed the metrics registry the server serves
+//! and a clock; it never creates either. It knows nothing of HTTP.
+
+mod memory;
+pub mod sqlite;
+
+pub use memory::{MemoryStore, lock_engine};
+pub use sqlite::{OpenError, OpenReport, SqliteStore, StoreConfig};
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use crate::core::engine::{
+    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome,
+    TransferAnswer, TransferRequest,
+};
+use crate::core::rules::Rules;
+
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The event could not be committed; the caller should retry later.
+    #[error("the store cannot accept events right now: {0}")]
+    Unavailable(String),
+}
+
+/// Call state behind the webhook. Implementations must answer a redelivered event
+/// with the stored answer and must not return an answer they have not kept.
+pub trait CallStore: Send + Sync + 'static {
+    fn record_transfer(
+        &self,
+        rules: Arc<Rules>,
+        request: TransferRequest,
+        received_at: Timestamp,
+    ) -> StoreFuture<'_, Outcome<TransferAnswer>>;
+
+    fn end_call(
+        &self,
+        request: EndRequest,
+        received_at: Timestamp,
+    ) -> StoreFuture<'_, Outcome<EndAnswer>>;
+
+    fn mark_callback(
+        &self,
+        request: CallbackRequest,
+        received_at: Timestamp,
+    ) -> StoreFuture<'_, Outcome<CallRecord>>;
+
+    /// Runs `read` with the engine's state; `read` must be quick (it holds a lock).
+    fn read(&self, read: &mut dyn FnMut(&Engine));
+
+    fn call(&self, call_id: &str) -> Option<CallRecord> {
+        let mut found = None;
+        self.read(&mut |engine| found = engine.call(call_id).cloned());
+        found
+    }
+
+    fn loops(&self, since: Option<Timestamp>, limit: usize) -> Vec<CallRecord> {
+        let mut calls = Vec::new();
+        self.read(&mut |engine| {
+            calls = engine.loops(since, limit).into_iter().cloned().collect();
+        });
+        calls
+    }
+
+    fn active_calls(&self) -> usize {
+        let mut count = 0;
+        self.read(&mut |engine| count = engine.active_calls());
+        count
+    }
+}

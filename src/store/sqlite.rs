@@ -1,0 +1,827 @@
+//! The durable store: SQLite (bundled, no server) in WAL mode with
+//! `synchronous=FULL`, written by one thread with group commit.
+//!
+//! Every request waits until the transaction holding its event and the answer it
+//! will get has committed; only then is the answer returned. The writer drains
+//! whatever requests are waiting into one transaction, so an fsync is shared by a
+//! batch instead of paid per request. The redelivery key (`event_id`) is unique in
+//! the `events` table and written with the answer in the same transaction, so an
+//! event committed just before a crash is recognised when the platform redelivers it.
+//!
+//! A failed commit is fatal for its batch: every request in it gets 503, the
+//! connection is reopened and the engine is rebuilt from what is on disk. If that
+//! fails too, the process exits: we never answer for data that may not be on disk.
+//!
+//! Memory and disk hold the same calls: at start every call not yet pruned is loaded
+//! (open calls, and ended calls younger than the retention age), and the pruner
+//! removes ended calls from both, in small batches between write batches.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use rusqlite::{Connection, OpenFlags, params};
+use tokio::sync::oneshot;
+
+use super::{CallStore, StoreError, StoreFuture, lock_engine};
+use crate::clock::Clock;
+use crate::core::engine::{
+    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome,
+    RecordedEvent, TransferAnswer, TransferRequest,
+};
+use crate::core::rules::Rules;
+use crate::metrics::Metrics;
+
+/// The schema version this build writes. Older databases are migrated on open.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migrations, one per version: `MIGRATIONS[n]` takes a database from version `n`
+/// to `n + 1`. Append; never edit a released one.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        call_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        occurred_at_ms INTEGER NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX events_by_call ON events (call_id);
+    CREATE TABLE calls (
+        call_id TEXT PRIMARY KEY,
+        ended_at_ms INTEGER
+    );
+    CREATE INDEX calls_by_end ON calls (ended_at_ms) WHERE ended_at_ms IS NOT NULL;
+"#];
+
+const DATABASE_FILE: &str = "loopguard.db";
+const LOCK_FILE: &str = "loopguard.lock";
+/// Most events one transaction takes; more wait for the next batch.
+const MAX_BATCH: usize = 512;
+/// Ended calls removed per pruning transaction.
+const PRUNE_BATCH: usize = 500;
+
+/// How the store is set up.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    /// Ended calls older than this are pruned.
+    pub retention: SignedDuration,
+    /// Requests that may wait for the writer before the webhook answers 503.
+    pub queue_capacity: usize,
+    /// Cap on the database size in bytes (`None`: only the disk limits it).
+    pub max_database_bytes: Option<u64>,
+    /// How often the pruner looks for old calls.
+    pub prune_interval: Duration,
+}
+
+impl StoreConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            retention: SignedDuration::from_hours(7 * 24),
+            queue_capacity: 10_000,
+            max_database_bytes: None,
+            prune_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why the store could not be opened. Each message names the path and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "cannot create the data directory `{path}`: {source}; choose a writable directory with --data-dir"
+    )]
+    CreateDirectory {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "`{path}` is not a directory; point --data-dir at a directory (it is created if missing)"
+    )]
+    NotADirectory { path: String },
+    #[error(
+        "the data directory `{path}` is in use by another running loopguard{holder}; stop it, or give this one its own --data-dir"
+    )]
+    Locked { path: String, holder: String },
+    #[error("cannot use the data directory `{path}`: {source}{hint}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+        hint: &'static str,
+    },
+    #[error("cannot open the database `{path}`: {source}{hint}")]
+    Database {
+        path: String,
+        source: rusqlite::Error,
+        hint: &'static str,
+    },
+    #[error(
+        "the database `{path}` has schema version {found}, newer than this loopguard understands ({SCHEMA_VERSION}); run a newer loopguard"
+    )]
+    NewerSchema { path: String, found: i64 },
+    #[error("the database `{path}` holds an event that cannot be read ({event_id}): {message}")]
+    Corrupt {
+        path: String,
+        event_id: String,
+        message: String,
+    },
+}
+
+/// What opening the store found on disk.
+#[derive(Debug, Clone)]
+pub struct OpenReport {
+    pub events_loaded: usize,
+    pub calls_loaded: usize,
+    pub open_calls: usize,
+    pub elapsed: Duration,
+}
+
+enum Job {
+    Transfer {
+        rules: Arc<Rules>,
+        request: TransferRequest,
+        received_at: Timestamp,
+        reply: oneshot::Sender<Result<Outcome<TransferAnswer>, StoreError>>,
+    },
+    End {
+        request: EndRequest,
+        received_at: Timestamp,
+        reply: oneshot::Sender<Result<Outcome<EndAnswer>, StoreError>>,
+    },
+    Callback {
+        request: CallbackRequest,
+        received_at: Timestamp,
+        reply: oneshot::Sender<Result<Outcome<CallRecord>, StoreError>>,
+    },
+}
+
+/// The durable [`CallStore`].
+pub struct SqliteStore {
+    engine: Arc<Mutex<Engine>>,
+    jobs: SyncSender<Job>,
+    queued: Arc<AtomicUsize>,
+    metrics: Metrics,
+    // Held for the life of the store: another instance cannot open the directory.
+    _lock: File,
+}
+
+impl SqliteStore {
+    /// Opens (creating or migrating) the database, loads every call not yet
+    /// pruned into memory and starts the writer thread.
+    /// `metrics` is the registry the server serves; `clock` decides which ended
+    /// calls are past the retention age.
+    pub fn open(
+        config: StoreConfig,
+        metrics: Metrics,
+        clock: Clock,
+    ) -> Result<(Self, OpenReport), OpenError> {
+        let started = Instant::now();
+        let directory = config.data_dir.clone();
+        let shown = directory.display().to_string();
+        if directory.exists() && !directory.is_dir() {
+            return Err(OpenError::NotADirectory { path: shown });
+        }
+        std::fs::create_dir_all(&directory).map_err(|source| OpenError::CreateDirectory {
+            path: shown.clone(),
+            source,
+        })?;
+        let lock = take_lock(&directory)?;
+        let database_path = directory.join(DATABASE_FILE);
+        let connection = open_connection(&database_path, &config)?;
+        let mut engine = Engine::new();
+        let (events_loaded, calls_loaded) = load(&connection, &mut engine, &database_path)?;
+        let report = OpenReport {
+            events_loaded,
+            calls_loaded,
+            open_calls: engine.active_calls(),
+            elapsed: started.elapsed(),
+        };
+        let engine = Arc::new(Mutex::new(engine));
+        let (sender, receiver) = std::sync::mpsc::sync_channel(config.queue_capacity);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer = Writer {
+            connection,
+            database_path,
+            config,
+            engine: engine.clone(),
+            queued: queued.clone(),
+            metrics: metrics.clone(),
+            clock,
+            last_prune: Instant::now(),
+            prune_pending: false,
+            refuse_until: None,
+        };
+        std::thread::Builder::new()
+            .name("loopguard-store-writer".to_owned())
+            .spawn(move || writer.run(receiver))
+            .map_err(|source| OpenError::Io {
+                path: shown,
+                source,
+                hint: "",
+            })?;
+        Ok((
+            Self {
+                engine,
+                jobs: sender,
+                queued,
+                metrics,
+                _lock: lock,
+            },
+            report,
+        ))
+    }
+
+    fn submit<T>(
+        &self,
+        job: Job,
+        reply: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> StoreFuture<'_, T>
+    where
+        T: Send + 'static,
+    {
+        // Counted before sending, so the writer never takes a job it has not seen counted.
+        let depth = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        self.metrics.store_queue_depth.set(depth as i64);
+        let sent = self.jobs.try_send(job).map_err(|error| {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            StoreError::Unavailable(match error {
+                TrySendError::Full(_) => "the store's write queue is full".to_owned(),
+                TrySendError::Disconnected(_) => "the store's writer has stopped".to_owned(),
+            })
+        });
+        Box::pin(async move {
+            sent?;
+            reply.await.unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the store's writer stopped before answering".to_owned(),
+                ))
+            })
+        })
+    }
+}
+
+impl CallStore for SqliteStore {
+    fn record_transfer(
+        &self,
+        rules: Arc<Rules>,
+        request: TransferRequest,
+        received_at: Timestamp,
+    ) -> StoreFuture<'_, Outcome<TransferAnswer>> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Transfer {
+            rules,
+            request,
+            received_at,
+            reply,
+        };
+        self.submit(job, answer)
+    }
+
+    fn end_call(
+        &self,
+        request: EndRequest,
+        received_at: Timestamp,
+    ) -> StoreFuture<'_, Outcome<EndAnswer>> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::End {
+            request,
+            received_at,
+            reply,
+        };
+        self.submit(job, answer)
+    }
+
+    fn mark_callback(
+        &self,
+        request: CallbackRequest,
+        received_at: Timestamp,
+    ) -> StoreFuture<'_, Outcome<CallRecord>> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Callback {
+            request,
+            received_at,
+            reply,
+        };
+        self.submit(job, answer)
+    }
+
+    fn read(&self, read: &mut dyn FnMut(&Engine)) {
+        read(&lock_engine(&self.engine));
+    }
+}
+
+fn take_lock(directory: &Path) -> Result<File, OpenError> {
+    let path = directory.join(LOCK_FILE);
+    let shown = directory.display().to_string();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|source| OpenError::Io {
+            hint: io_hint(&source),
+            path: shown.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path)
+                .ok()
+                .map(|text| text.trim().to_owned())
+                .filter(|pid| !pid.is_empty())
+                .map(|pid| format!(" (pid {pid})"))
+                .unwrap_or_default();
+            return Err(OpenError::Locked {
+                path: shown,
+                holder,
+            });
+        }
+        Err(std::fs::TryLockError::Error(source)) => {
+            return Err(OpenError::Io {
+                hint: io_hint(&source),
+                path: shown,
+                source,
+            });
+        }
+    }
+    // The pid is only for the message another instance prints; failing to write it
+    // does not matter.
+    let _ = file.set_len(0);
+    let _ = write!(file, "{}", std::process::id());
+    let _ = file.flush();
+    Ok(file)
+}
+
+fn io_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            "; the directory is not writable: fix its permissions or choose another --data-dir"
+        }
+        std::io::ErrorKind::StorageFull => "; the disk is full: free space and start again",
+        _ => "",
+    }
+}
+
+fn database_hint(error: &rusqlite::Error) -> &'static str {
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ReadOnly) | Some(rusqlite::ErrorCode::CannotOpen) => {
+            "; the data directory or the database file is not writable: fix permissions or choose another --data-dir"
+        }
+        Some(rusqlite::ErrorCode::DiskFull) => {
+            "; the disk (or --max-database-bytes) is full: free space or raise the limit"
+        }
+        Some(rusqlite::ErrorCode::NotADatabase) => {
+            "; this file is not a loopguard database: move it away or choose another --data-dir"
+        }
+        _ => "",
+    }
+}
+
+fn open_connection(path: &Path, config: &StoreConfig) -> Result<Connection, OpenError> {
+    let shown = path.display().to_string();
+    let database_error = |source: rusqlite::Error| OpenError::Database {
+        hint: database_hint(&source),
+        path: shown.clone(),
+        source,
+    };
+    let mut connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(database_error)?;
+    // WAL with FULL: a commit is on disk when it returns; NORMAL could lose
+    // acknowledged events on power loss.
+    connection
+        .pragma_update(None, "journal_mode", "WAL")
+        .map_err(database_error)?;
+    connection
+        .pragma_update(None, "synchronous", "FULL")
+        .map_err(database_error)?;
+    if let Some(bytes) = config.max_database_bytes {
+        let page_size: i64 = connection
+            .pragma_query_value(None, "page_size", |row| row.get(0))
+            .map_err(database_error)?;
+        let pages = (bytes as i64 / page_size.max(1)).max(1);
+        connection
+            .pragma_update(None, "max_page_count", pages)
+            .map_err(database_error)?;
+    }
+    migrate(&mut connection, &shown)?;
+    Ok(connection)
+}
+
+fn migrate(connection: &mut Connection, shown: &str) -> Result<(), OpenError> {
+    let database_error = |source: rusqlite::Error| OpenError::Database {
+        hint: database_hint(&source),
+        path: shown.to_owned(),
+        source,
+    };
+    let version: i64 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(database_error)?;
+    if version > SCHEMA_VERSION {
+        return Err(OpenError::NewerSchema {
+            path: shown.to_owned(),
+            found: version,
+        });
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let transaction = connection.transaction().map_err(database_error)?;
+        transaction
+            .execute_batch(migration)
+            .map_err(database_error)?;
+        transaction
+            .pragma_update(None, "user_version", index as i64 + 1)
+            .map_err(database_error)?;
+        transaction.commit().map_err(database_error)?;
+    }
+    Ok(())
+}
+
+/// Replays every stored event into the engine, in commit order.
+fn load(
+    connection: &Connection,
+    engine: &mut Engine,
+    path: &Path,
+) -> Result<(usize, usize), OpenError> {
+    let shown = path.display().to_string();
+    let database_error = |source: rusqlite::Error| OpenError::Database {
+        hint: database_hint(&source),
+        path: shown.clone(),
+        source,
+    };
+    let mut statement = connection
+        .prepare("SELECT event_id, record FROM events ORDER BY seq")
+        .map_err(database_error)?;
+    let mut rows = statement.query([]).map_err(database_error)?;
+    let mut events = 0;
+    while let Some(row) = rows.next().map_err(database_error)? {
+        let event_id: String = row.get(0).map_err(database_error)?;
+        let record: String = row.get(1).map_err(database_error)?;
+        let event: RecordedEvent =
+            serde_json::from_str(&record).map_err(|error| OpenError::Corrupt {
+                path: shown.clone(),
+                event_id,
+                message: error.to_string(),
+            })?;
+        engine.replay(event);
+        events += 1;
+    }
+    Ok((events, engine.calls().count()))
+}
+
+/// Owns the connection; the only thread that writes.
+struct Writer {
+    connection: Connection,
+    database_path: PathBuf,
+    config: StoreConfig,
+    engine: Arc<Mutex<Engine>>,
+    queued: Arc<AtomicUsize>,
+    metrics: Metrics,
+    clock: Clock,
+    last_prune: Instant,
+    /// Pruning was interrupted by waiting requests and should resume soon.
+    prune_pending: bool,
+    /// After a failed commit, refuse work for a moment instead of failing again at once.
+    refuse_until: Option<Instant>,
+}
+
+/// A job's result, held until its batch has committed.
+enum Pending {
+    Transfer(
+        oneshot::Sender<Result<Outcome<TransferAnswer>, StoreError>>,
+        Result<Outcome<TransferAnswer>, EngineError>,
+    ),
+    End(
+        oneshot::Sender<Result<Outcome<EndAnswer>, StoreError>>,
+        Result<Outcome<EndAnswer>, EngineError>,
+    ),
+    Callback(
+        oneshot::Sender<Result<Outcome<CallRecord>, StoreError>>,
+        Result<Outcome<CallRecord>, EngineError>,
+    ),
+}
+
+impl Pending {
+    fn answer(self) {
+        // A requester that went away (client disconnected) needs no answer.
+        match self {
+            Pending::Transfer(reply, result) => {
+                let _ = reply.send(result.map_err(StoreError::from));
+            }
+            Pending::End(reply, result) => {
+                let _ = reply.send(result.map_err(StoreError::from));
+            }
+            Pending::Callback(reply, result) => {
+                let _ = reply.send(result.map_err(StoreError::from));
+            }
+        }
+    }
+
+    fn fail(self, message: &str) {
+        let error = || StoreError::Unavailable(message.to_owned());
+        match self {
+            Pending::Transfer(reply, _) => {
+                let _ = reply.send(Err(error()));
+            }
+            Pending::End(reply, _) => {
+                let _ = reply.send(Err(error()));
+            }
+            Pending::Callback(reply, _) => {
+                let _ = reply.send(Err(error()));
+            }
+        }
+    }
+}
+
+/// Answers a job with 503 without running it.
+fn refuse(job: Job, message: &str) {
+    let error = || StoreError::Unavailable(message.to_owned());
+    // A requester that went away needs no answer.
+    match job {
+        Job::Transfer { reply, .. } => {
+            let _ = reply.send(Err(error()));
+        }
+        Job::End { reply, .. } => {
+            let _ = reply.send(Err(error()));
+        }
+        Job::Callback { reply, .. } => {
+            let _ = reply.send(Err(error()));
+        }
+    }
+}
+
+/// Ends the process if the writer thread panics: without its writer the store
+/// could only answer 503 forever, and a restart recovers from disk.
+struct ExitOnPanic;
+
+impl Drop for ExitOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!("the store's writer panicked; exiting so a restart recovers from disk");
+            std::process::exit(70);
+        }
+    }
+}
+
+impl Writer {
+    fn run(mut self, jobs: Receiver<Job>) {
+        let _exit_on_panic = ExitOnPanic;
+        loop {
+            let first = match jobs.recv_timeout(Duration::from_secs(1)) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.prune_if_due();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let depth = self
+                .queued
+                .fetch_sub(batch.len(), Ordering::Relaxed)
+                .saturating_sub(batch.len());
+            self.metrics.store_queue_depth.set(depth as i64);
+            if let Some(until) = self.refuse_until {
+                if Instant::now() < until {
+                    for job in batch {
+                        refuse(
+                            job,
+                            "the store failed to commit a moment ago and is recovering",
+                        );
+                    }
+                    continue;
+                }
+                self.refuse_until = None;
+            }
+            self.write_batch(batch);
+            if self.queued.load(Ordering::Relaxed) == 0 {
+                self.prune_if_due();
+            }
+        }
+    }
+
+    fn write_batch(&mut self, batch: Vec<Job>) {
+        let started = Instant::now();
+        let size = batch.len();
+        let mut pending = Vec::with_capacity(size);
+        let mut to_write: Vec<RecordedEvent> = Vec::with_capacity(size);
+        {
+            let mut engine = lock_engine(&self.engine);
+            for job in batch {
+                let (result, event_id) = match job {
+                    Job::Transfer {
+                        rules,
+                        request,
+                        received_at,
+                        reply,
+                    } => {
+                        let event_id = request.event_id.clone();
+                        let result = engine.transfer(&rules, request, received_at);
+                        let fresh = matches!(&result, Ok(outcome) if !outcome.replayed);
+                        (Pending::Transfer(reply, result), fresh.then_some(event_id))
+                    }
+                    Job::End {
+                        request,
+                        received_at,
+                        reply,
+                    } => {
+                        let event_id = request.event_id.clone();
+                        let result = engine.end_call(request, received_at);
+                        let fresh = matches!(&result, Ok(outcome) if !outcome.replayed);
+                        (Pending::End(reply, result), fresh.then_some(event_id))
+                    }
+                    Job::Callback {
+                        request,
+                        received_at,
+                        reply,
+                    } => {
+                        let event_id = request.event_id.clone();
+                        let result = engine.mark_callback(request, received_at);
+                        let fresh = matches!(&result, Ok(outcome) if !outcome.replayed);
+                        (Pending::Callback(reply, result), fresh.then_some(event_id))
+                    }
+                };
+                if let Some(event) = event_id.and_then(|id| engine.recorded(&id).cloned()) {
+                    to_write.push(event);
+                }
+                pending.push(result);
+            }
+        }
+        let committed = if to_write.is_empty() {
+            Ok(())
+        } else {
+            self.commit(&to_write)
+        };
+        match committed {
+            Ok(()) => {
+                self.metrics
+                    .store_commit_duration
+                    .observe(started.elapsed().as_secs_f64());
+                self.metrics.store_batch_size.observe(size as f64);
+                for result in pending {
+                    result.answer();
+                }
+            }
+            Err(error) => {
+                self.metrics.store_failures.inc();
+                tracing::error!(
+                    %error,
+                    events = to_write.len(),
+                    "commit failed: answering 503 to the whole batch and rebuilding from disk"
+                );
+                let message = format!("the event could not be committed ({error})");
+                for result in pending {
+                    result.fail(&message);
+                }
+                self.recover();
+            }
+        }
+    }
+
+    fn commit(&mut self, events: &[RecordedEvent]) -> Result<(), rusqlite::Error> {
+        let transaction = self.connection.transaction()?;
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO events (event_id, call_id, kind, occurred_at_ms, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut open_call = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO calls (call_id, ended_at_ms) VALUES (?1, NULL)",
+            )?;
+            let mut end_call = transaction
+                .prepare_cached("UPDATE calls SET ended_at_ms = ?2 WHERE call_id = ?1")?;
+            for event in events {
+                let (kind, occurred_at) = match event {
+                    RecordedEvent::Transfer { answer, .. } => ("transfer", answer.occurred_at),
+                    RecordedEvent::End { answer, .. } => ("end", answer.occurred_at),
+                    RecordedEvent::Callback { answer, request } => (
+                        "callback",
+                        answer
+                            .callback
+                            .as_ref()
+                            .map(|mark| mark.occurred_at)
+                            .or(request.occurred_at)
+                            .unwrap_or_default(),
+                    ),
+                };
+                // Serializing our own types to JSON cannot fail.
+                let record = serde_json::to_string(event).unwrap_or_default();
+                insert.execute(params![
+                    event.event_id().as_str(),
+                    event.call_id().as_str(),
+                    kind,
+                    occurred_at.as_millisecond(),
+                    record
+                ])?;
+                open_call.execute(params![event.call_id().as_str()])?;
+                if kind == "end" {
+                    end_call.execute(params![
+                        event.call_id().as_str(),
+                        occurred_at.as_millisecond()
+                    ])?;
+                }
+            }
+        }
+        transaction.commit()
+    }
+
+    /// After a failed commit the engine holds events that are not on disk: reopen
+    /// the database and rebuild the engine from it. If even that fails, stop the
+    /// process rather than answer for data that may not be on disk.
+    fn recover(&mut self) {
+        self.refuse_until = Some(Instant::now() + Duration::from_secs(1));
+        let reopened = open_connection(&self.database_path, &self.config).and_then(|connection| {
+            let mut engine = Engine::new();
+            load(&connection, &mut engine, &self.database_path)?;
+            Ok((connection, engine))
+        });
+        match reopened {
+            Ok((connection, engine)) => {
+                self.connection = connection;
+                *lock_engine(&self.engine) = engine;
+                tracing::warn!("store reopened and rebuilt from disk");
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot reopen the store after a failed commit; exiting");
+                std::process::exit(70);
+            }
+        }
+    }
+
+    /// Removes ended calls past the retention age, a small transaction at a time,
+    /// and stops as soon as requests are waiting: pruning never delays the webhook
+    /// by more than one small batch.
+    fn prune_if_due(&mut self) {
+        if !self.prune_pending && self.last_prune.elapsed() < self.config.prune_interval {
+            return;
+        }
+        self.last_prune = Instant::now();
+        self.prune_pending = false;
+        let Ok(cutoff) = self.clock.now().checked_sub(self.config.retention) else {
+            return;
+        };
+        let mut removed = 0;
+        loop {
+            if self.queued.load(Ordering::Relaxed) > 0 {
+                self.prune_pending = true;
+                break;
+            }
+            match self.prune_batch(cutoff) {
+                Ok(0) => break,
+                Ok(count) => removed += count,
+                Err(error) => {
+                    tracing::warn!(%error, "pruning old calls failed; will try again later");
+                    break;
+                }
+            }
+        }
+        if removed > 0 {
+            lock_engine(&self.engine).evict_ended_before(cutoff);
+            tracing::info!(calls = removed, "pruned ended calls past the retention age");
+        }
+    }
+
+    fn prune_batch(&mut self, cutoff: Timestamp) -> Result<usize, rusqlite::Error> {
+        let transaction = self.connection.transaction()?;
+        let call_ids: Vec<String> = {
+            let mut select = transaction.prepare_cached(
+                "SELECT call_id FROM calls WHERE ended_at_ms IS NOT NULL AND ended_at_ms < ?1 LIMIT ?2",
+            )?;
+            select
+                .query_map(
+                    params![cutoff.as_millisecond(), PRUNE_BATCH as i64],
+                    |row| row.get(0),
+                )?
+                .collect::<Result<_, _>>()?
+        };
+        {
+            let mut delete_events =
+                transaction.prepare_cached("DELETE FROM events WHERE call_id = ?1")?;
+            let mut delete_call =
+                transaction.prepare_cached("DELETE FROM calls WHERE call_id = ?1")?;
+            for call_id in &call_ids {
+                delete_events.execute(params![call_id])?;
+                delete_call.execute(params![call_id])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(call_ids.len())
+    }
+}

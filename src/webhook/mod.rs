@@ -1,0 +1,27 @@
+//! Shell: the webhook routes platforms call with our own JSON: transfers, call ends
+//! and callback marks. Each handler turns the body into the core's request types
+//! first thing, hands it to the store, and answers only after the store kept it.
+//! No verdict logic lives here: the engine decides.
+
+pub mod callback;
+pub mod end;
+pub mod transfer;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::post;
+
+use crate::http::AppState;
+
+/// The webhook routes; they authenticate with the webhook signature, not the
+/// dashboard credential.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/transfers", post(transfer::post_transfer))
+        .route("/v1/calls/{call_id}/end", post(end::post_call_end))
+        .route(
+            "/v1/calls/{call_id}/callback",
+            post(callback::post_callback),
+        )
+}
