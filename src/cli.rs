@@ -1,6 +1,5 @@
 //! Shell: the `loopguard` command line. Parses arguments, reads files, calls the
-//! core, prints, and maps outcomes to exit codes (0 clean, 1 findings, 2 usage or
-//! unreadable input).
+//! core, prints, and maps outcomes to the exit codes of [`crate::exit`].
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -15,12 +14,7 @@ use crate::core::rules::{Route, did_you_mean};
 use crate::render;
 use crate::rules_files::{self, ReadError};
 
-/// Exit code: no finding at or above --fail-on.
-pub const EXIT_CLEAN: u8 = 0;
-/// Exit code: findings at or above --fail-on (or no route found).
-pub const EXIT_FINDINGS: u8 = 1;
-/// Exit code: usage error or unreadable input.
-pub const EXIT_USAGE: u8 = 2;
+use crate::exit::{FINDINGS_OR_RUNTIME_FAILURE as EXIT_FINDINGS, Failure, SUCCESS as EXIT_CLEAN};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -116,9 +110,9 @@ pub enum RouteFormat {
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let outcome = match cli.command {
-        Command::Lint(args) => run_lint(&args),
-        Command::Explain { code } => run_explain(code.as_deref()),
-        Command::Route(args) => run_route(&args),
+        Command::Lint(args) => run_lint(&args).map_err(Failure::from),
+        Command::Explain { code } => run_explain(code.as_deref()).map_err(Failure::from),
+        Command::Route(args) => run_route(&args).map_err(Failure::from),
         Command::Schema => {
             let schema = crate::core::rules::raw::json_schema();
             print_out(&format!(
@@ -135,9 +129,9 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::from(EXIT_USAGE)
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
         }
     }
 }
@@ -253,16 +247,18 @@ fn run_explain(code: Option<&str>) -> Result<u8, String> {
 }
 
 fn run_route(args: &RouteArgs) -> Result<u8, String> {
-    let sources = rules_files::read_rules(&args.rules).map_err(|error| error.to_string())?;
-    let report = lint(&sources);
-    if report.has_errors() {
-        return Err(format!(
-            "the rules in `{}` have errors; run `loopguard lint {}` to see them",
-            args.rules.display(),
-            args.rules.display()
-        ));
-    }
-    let rules = &report.rules;
+    let rules = match rules_files::load_clean_rules(&args.rules) {
+        Ok(rules) => rules,
+        Err(rules_files::LoadFailure::Unreadable(error)) => return Err(error.to_string()),
+        Err(rules_files::LoadFailure::Findings { .. }) => {
+            return Err(format!(
+                "the rules in `{}` have errors; run `loopguard lint {}` to see them",
+                args.rules.display(),
+                args.rules.display()
+            ));
+        }
+    };
+    let rules = &rules;
     let Some(from) = rules.department(&args.from) else {
         let hint = did_you_mean(
             &args.from,

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod core;
 pub mod dashboard;
+pub mod exit;
 pub mod http;
 pub mod metrics;
 pub mod render;

@@ -2,6 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::core::diagnostic::{Diagnostic, Severity};
+use crate::core::lint::lint;
+use crate::core::rules::Rules;
 use crate::core::source::SourceFile;
 
 /// Why rules could not be read at all (as opposed to findings inside them).
@@ -96,6 +99,34 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<SourceFile>, ReadError> {
 /// Reads one rules directory (or file) into sources.
 pub fn read_rules(path: &Path) -> Result<Vec<SourceFile>, ReadError> {
     read_sources(&rules_file_paths(path)?)
+}
+
+/// Why rules could not be put to use.
+#[derive(Debug)]
+pub enum LoadFailure {
+    /// The files could not be read at all.
+    Unreadable(ReadError),
+    /// The files were read, and lint found errors in them.
+    Findings {
+        sources: Vec<SourceFile>,
+        errors: Vec<Diagnostic>,
+    },
+}
+
+/// Reads and lints a rules directory (or file): the rules, only when lint finds no
+/// error. The one way `serve`, its reloads and `route` load rules.
+pub fn load_clean_rules(path: &Path) -> Result<Rules, LoadFailure> {
+    let sources = read_rules(path).map_err(LoadFailure::Unreadable)?;
+    let report = lint(&sources);
+    if report.has_errors() {
+        let errors = report
+            .diagnostics
+            .into_iter()
+            .filter(|diagnostic| diagnostic.severity == Severity::Error)
+            .collect();
+        return Err(LoadFailure::Findings { sources, errors });
+    }
+    Ok(report.rules)
 }
 
 /// The path relative to the working directory when it is below it, with `/`.

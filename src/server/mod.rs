@@ -22,6 +22,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::clock::Clock;
 use crate::core::duration::parse_duration;
+use crate::exit::Failure;
 use crate::http::signature::{WebhookSecret, WebhookVerifier};
 use crate::http::{AppState, DEFAULT_MAX_BODY_BYTES, access, ops, read};
 use crate::metrics::Metrics;
@@ -161,9 +162,10 @@ fn parse_retention(text: &str) -> Result<jiff::SignedDuration, String> {
     Ok(duration)
 }
 
-/// `loopguard serve`: exit code 0 after a clean shutdown, 2 on bad configuration
-/// (including rules with errors), 1 on a runtime failure.
-pub fn run_from_cli(args: ServeArgs) -> Result<u8, String> {
+/// `loopguard serve`: exit code 0 after a clean shutdown, 2 when it refuses to start
+/// (bad flags, rules with errors, an unusable data directory or address), 1 when it
+/// fails after it started serving (see [`crate::exit`]).
+pub fn run_from_cli(args: ServeArgs) -> Result<u8, Failure> {
     init_logging(args.log_format);
     let verifier = build_verifier(&args)?;
     let dashboard_token =
@@ -171,7 +173,7 @@ pub fn run_from_cli(args: ServeArgs) -> Result<u8, String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|error| format!("cannot start the async runtime: {error}"))?;
+        .map_err(|error| Failure::runtime(format!("cannot start the async runtime: {error}")))?;
     runtime.block_on(run(args, verifier, dashboard_token))
 }
 
@@ -180,12 +182,20 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour_on_stderr(std::env::var_os("NO_COLOR").as_deref()))
         .with_writer(std::io::stderr);
     // A second initialisation (tests calling run twice) is harmless to ignore.
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// Colour only when stderr is a terminal and `NO_COLOR` is unset or empty
+/// (<https://no-color.org>): a file or a pipe never gets escape codes.
+fn colour_on_stderr(no_color: Option<&std::ffi::OsStr>) -> bool {
+    use std::io::IsTerminal as _;
+    no_color.is_none_or(|value| value.is_empty()) && std::io::stderr().is_terminal()
 }
 
 fn build_verifier(args: &ServeArgs) -> Result<Option<WebhookVerifier>, String> {
@@ -223,16 +233,16 @@ async fn run(
     args: ServeArgs,
     verifier: Option<WebhookVerifier>,
     dashboard_token: Option<String>,
-) -> Result<u8, String> {
+) -> Result<u8, Failure> {
     let rules = match reload::load(&args.rules) {
         Ok(rules) => rules,
-        Err(reload::LoadFailure::Unreadable(message)) => return Err(message),
+        Err(reload::LoadFailure::Unreadable(message)) => return Err(Failure::usage(message)),
         Err(reload::LoadFailure::Findings { human, .. }) => {
             eprint!("{human}");
-            return Err(format!(
+            return Err(Failure::usage(format!(
                 "the rules in `{}` have errors (above); fix them and start again",
                 args.rules.display()
-            ));
+            )));
         }
     };
     if verifier.is_none() {
@@ -293,7 +303,7 @@ async fn run(
     println!("listening on http://{address}");
     serve(listener, state, shutdown_signal())
         .await
-        .map_err(|error| format!("server failed: {error}"))?;
+        .map_err(|error| Failure::runtime(format!("server failed: {error}")))?;
     tracing::info!("shut down cleanly");
     Ok(0)
 }

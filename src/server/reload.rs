@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use notify::Watcher;
 
-use crate::core::lint::lint;
 use crate::core::rules::Rules;
 use crate::http::AppState;
 use crate::render;
 use crate::rules_files;
 
+/// Why the rules cannot be put in force, rendered for the log and `/readyz`.
 pub enum LoadFailure {
     /// The files could not be read at all.
     Unreadable(String),
@@ -23,24 +23,16 @@ pub enum LoadFailure {
 
 /// Reads and lints the rules; only error-free rules are returned.
 pub fn load(path: &Path) -> Result<Rules, LoadFailure> {
-    let sources = rules_files::read_rules(path)
-        .map_err(|error| LoadFailure::Unreadable(error.to_string()))?;
-    let report = lint(&sources);
-    if report.has_errors() {
-        let errors: Vec<_> = report
-            .diagnostics
-            .into_iter()
-            .filter(|diagnostic| diagnostic.severity == crate::core::diagnostic::Severity::Error)
-            .collect();
-        return Err(LoadFailure::Findings {
+    rules_files::load_clean_rules(path).map_err(|failure| match failure {
+        rules_files::LoadFailure::Unreadable(error) => LoadFailure::Unreadable(error.to_string()),
+        rules_files::LoadFailure::Findings { sources, errors } => LoadFailure::Findings {
             human: render::render_human(&sources, &errors, false),
             concise: render::render_concise(&sources, &errors)
                 .lines()
                 .map(str::to_owned)
                 .collect(),
-        });
-    }
-    Ok(report.rules)
+        },
+    })
 }
 
 /// Reloads on SIGHUP, and on changes to the rules directory when `watch` is set.

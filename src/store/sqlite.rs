@@ -569,8 +569,7 @@ struct ExitOnPanic;
 impl Drop for ExitOnPanic {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            tracing::error!("the store's writer panicked; exiting so a restart recovers from disk");
-            std::process::exit(70);
+            crate::exit::abort_runtime("the store's writer panicked");
         }
     }
 }
@@ -759,8 +758,8 @@ impl Writer {
                 tracing::warn!("store reopened and rebuilt from disk");
             }
             Err(error) => {
-                tracing::error!(%error, "cannot reopen the store after a failed commit; exiting");
-                std::process::exit(70);
+                tracing::error!(%error, "cannot reopen the store after a failed commit");
+                crate::exit::abort_runtime("the store cannot recover from a failed commit");
             }
         }
     }

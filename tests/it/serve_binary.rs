@@ -97,3 +97,42 @@ fn a_change_to_the_rules_directory_is_picked_up_without_a_signal() {
     server.signal("INT");
     assert_eq!(server.wait_exit(), 0);
 }
+
+#[test]
+fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    use std::io::{BufRead, BufReader, Read};
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loopguard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--rules"])
+        .arg(repo_root().join("routing-rules"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on"), "{line}");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(stderr.contains("no webhook secret configured"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "escape codes in piped logs: {stderr:?}"
+    );
+}
