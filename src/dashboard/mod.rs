@@ -384,6 +384,7 @@ async fn call_page(
     let call = state
         .store
         .call(&call_id)
+        .await?
         .ok_or_else(|| ApiError::unknown_call(&call_id))?;
     Ok(Html(pages::call(&call, state.clock.now())))
 }

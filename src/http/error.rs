@@ -185,7 +185,9 @@ impl From<StoreError> for ApiError {
             StoreError::Engine(engine_error) => engine_error.into(),
             StoreError::Unavailable(message) => ApiError::new(
                 ErrorCode::StoreUnavailable,
-                format!("{message}; the event was not recorded, retry it later"),
+                format!(
+                    "{message}; retry later (an event that was recorded after all gets the answer it was given)"
+                ),
             )
             .with_retry_after(1),
         }

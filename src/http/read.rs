@@ -40,6 +40,7 @@ pub struct LoopsResponse {
     responses(
         (status = 200, description = "The whole chain with every hop's verdict and findings", body = CallRecord),
         (status = 404, description = "No such call", body = ErrorBody),
+        (status = 503, description = "The store cannot be read now; retry after Retry-After", body = ErrorBody),
     )
 )]
 pub async fn get_call(
@@ -49,6 +50,7 @@ pub async fn get_call(
     state
         .store
         .call(&call_id)
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::unknown_call(&call_id))
 }
@@ -64,6 +66,7 @@ pub async fn get_call(
     responses(
         (status = 200, description = "Calls with loop findings, newest first", body = LoopsResponse),
         (status = 422, description = "Invalid query parameter", body = ErrorBody),
+        (status = 503, description = "The store cannot be read now; retry after Retry-After", body = ErrorBody),
     )
 )]
 pub async fn get_loops(
@@ -76,6 +79,7 @@ pub async fn get_loops(
     let calls = state
         .store
         .loops(since, limit)
+        .await?
         .into_iter()
         .map(|record| LoopSummary {
             loop_codes: record

@@ -24,9 +24,11 @@ use crate::clock::Clock;
 use crate::core::duration::parse_duration;
 use crate::exit::Failure;
 use crate::http::signature::{WebhookSecret, WebhookVerifier};
-use crate::http::{AppState, DEFAULT_MAX_BODY_BYTES, access, ops, read};
+use crate::http::{AppState, DEFAULT_MAX_BODY_BYTES, LiveUpdate, access, ops, read};
 use crate::metrics::Metrics;
-use crate::store::{CallStore, MemoryStore, SqliteStore, StoreConfig};
+use crate::store::{
+    CallStore, MemoryStore, PostgresConfig, PostgresStore, SqliteStore, StoreConfig,
+};
 
 /// The router, with every route and the request-tracing layer.
 pub fn app(state: Arc<AppState>) -> Router {
@@ -82,12 +84,14 @@ async fn openapi_json() -> impl IntoResponse {
 }
 
 /// Serves the app on a bound listener until `shutdown` resolves, then drains
-/// in-flight requests.
+/// in-flight requests. Events other instances commit to a shared store reach this
+/// instance's live views while it serves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    forward_committed_elsewhere(&state);
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
@@ -132,6 +136,15 @@ pub struct ServeArgs {
     #[arg(long, env = "LOOPGUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     // Storage
+    /// PostgreSQL shared by several instances, `postgres://USER:PASSWORD@HOST:PORT/DATABASE`,
+    /// instead of the SQLite store in --data-dir.
+    #[arg(
+        long,
+        env = "LOOPGUARD_DATABASE",
+        hide_env_values = true,
+        conflicts_with_all = ["in_memory", "data_dir", "max_database_bytes"]
+    )]
+    pub database: Option<String>,
     /// Directory of the durable store (created if missing; one instance at a time).
     #[arg(long, env = "LOOPGUARD_DATA_DIR", default_value = "loopguard-data")]
     pub data_dir: PathBuf,
@@ -259,7 +272,23 @@ async fn run(
     }
     let metrics = Metrics::new();
     let clock = Clock::system();
-    let store: Arc<dyn CallStore> = if args.in_memory {
+    let store: Arc<dyn CallStore> = if let Some(url) = &args.database {
+        let config = PostgresConfig {
+            retention: args.retention,
+            queue_capacity: args.store_queue.max(1),
+            ..PostgresConfig::new(url)
+        };
+        let (store, report) = PostgresStore::connect(config, metrics.clone(), clock.clone())
+            .await
+            .map_err(|error| error.to_string())?;
+        tracing::info!(
+            database = %report.target,
+            schema_version = report.schema_version,
+            events = report.events_loaded,
+            "store opened"
+        );
+        Arc::new(store)
+    } else if args.in_memory {
         tracing::warn!("--in-memory: call state will not survive a restart");
         Arc::new(MemoryStore::new())
     } else {
@@ -306,6 +335,33 @@ async fn run(
         .map_err(|error| Failure::runtime(format!("server failed: {error}")))?;
     tracing::info!("shut down cleanly");
     Ok(0)
+}
+
+/// Announces events other instances committed (a shared store) to this instance's
+/// live views, as the webhook routes announce their own.
+fn forward_committed_elsewhere(state: &Arc<AppState>) {
+    let Some(mut committed) = state.store.committed_elsewhere() else {
+        return;
+    };
+    let state = Arc::downgrade(state);
+    tokio::spawn(async move {
+        loop {
+            let event = match committed.recv().await {
+                Ok(event) => event,
+                // Live views tolerate gaps (they re-render whole pages).
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let Some(state) = state.upgrade() else {
+                return;
+            };
+            state.publish(LiveUpdate {
+                kind: event.kind,
+                call_id: event.call_id,
+                verdict: event.verdict,
+            });
+        }
+    });
 }
 
 /// Resolves on SIGINT or SIGTERM.

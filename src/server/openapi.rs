@@ -29,6 +29,7 @@ use utoipa::OpenApi;
         crate::http::read::LoopsResponse,
         crate::http::ops::ReadyBody,
         crate::http::state::RulesStatus,
+        crate::http::ops::StoreReadiness,
     ))
 )]
 struct ApiDocument;

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
-use super::{CallStore, StoreError, StoreFuture};
+use super::{CallStore, StoreError, StoreFuture, StoreStatus};
 use crate::core::engine::{
     CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, Outcome, TransferAnswer,
     TransferRequest,
@@ -77,5 +77,13 @@ impl CallStore for MemoryStore {
 
     fn read(&self, read: &mut dyn FnMut(&Engine)) {
         read(&self.engine());
+    }
+
+    fn status(&self) -> std::pin::Pin<Box<dyn Future<Output = StoreStatus> + Send + '_>> {
+        Box::pin(std::future::ready(StoreStatus {
+            backend: "memory",
+            ready: true,
+            detail: None,
+        }))
     }
 }

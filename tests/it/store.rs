@@ -199,16 +199,22 @@ async fn ended_calls_past_retention_are_pruned_from_disk_and_memory_and_open_cal
         .unwrap();
     // Pruning runs when the writer is idle; poll with a deadline.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while store.call("old").is_some() {
+    while store.call("old").await.unwrap().is_some() {
         assert!(
             std::time::Instant::now() < deadline,
             "the old call was never pruned"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(store.call("open").is_some(), "open calls are never pruned");
+    assert!(
+        store.call("open").await.unwrap().is_some(),
+        "open calls are never pruned"
+    );
     drop(store);
     let (reopened, report) = SqliteStore::open(config, Metrics::new(), Clock::system()).unwrap();
     assert_eq!((report.calls_loaded, report.open_calls), (1, 1));
-    assert!(reopened.call("old").is_none(), "pruned from disk too");
+    assert!(
+        reopened.call("old").await.unwrap().is_none(),
+        "pruned from disk too"
+    );
 }

@@ -74,6 +74,8 @@ pub fn carrier_rules() -> Rules {
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
+    /// The state the server runs on (its store, its live feed).
+    pub state: Arc<AppState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -107,6 +109,7 @@ impl TestServer {
         Self {
             base: format!("http://{address}"),
             client: reqwest::Client::new(),
+            state,
             shutdown: Some(sender),
             task: Some(task),
         }
@@ -203,13 +206,24 @@ impl BinaryServer {
 
     /// Starts on an existing data directory (to restart after a crash).
     pub fn start_with_data(rules: &Path, data_dir: &Path, extra: &[&str]) -> Self {
+        let mut arguments = vec!["--data-dir", data_dir.to_str().expect("UTF-8 temp path")];
+        arguments.extend_from_slice(extra);
+        Self::start_with_arguments(rules, &arguments)
+    }
+
+    /// Starts on a PostgreSQL database (`--database`) instead of a data directory.
+    pub fn start_with_database(rules: &Path, url: &str, extra: &[&str]) -> Self {
+        let mut arguments = vec!["--database", url];
+        arguments.extend_from_slice(extra);
+        Self::start_with_arguments(rules, &arguments)
+    }
+
+    fn start_with_arguments(rules: &Path, arguments: &[&str]) -> Self {
         use std::io::{BufRead, BufReader};
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loopguard"))
             .args(["serve", "--listen", "127.0.0.1:0", "--rules"])
             .arg(rules)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(extra)
+            .args(arguments)
             .env("LOOPGUARD_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

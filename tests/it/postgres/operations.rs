@@ -1,0 +1,204 @@
+//! Running the shared store: migrations when instances start together, a schema
+//! from the future, pruning by one instance at a time, and `--database` mistakes.
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::join_all;
+use jiff::{SignedDuration, Timestamp};
+use loopguard::clock::Clock;
+use loopguard::core::engine::{CallId, CallOutcome, EndRequest, EventId, TransferRequest};
+use loopguard::core::rules::TransferMode;
+use loopguard::metrics::Metrics;
+use loopguard::store::postgres::ConnectError;
+use loopguard::store::postgres::schema::PRUNE_LOCK;
+use loopguard::store::{CallStore, PostgresConfig, PostgresStore};
+
+use super::cluster;
+use crate::support::{carrier_rules, repo_root};
+
+fn serve_output(arguments: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_loopguard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--rules"])
+        .arg(repo_root().join("routing-rules"))
+        .args(arguments)
+        .env("LOOPGUARD_LOG", "warn")
+        .output()
+        .expect("loopguard runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_migrate_once_and_a_newer_schema_is_refused() {
+    let Some(server) = cluster() else { return };
+    let url = server.create_database("migrate");
+    let database = url.rsplit('/').next().expect("database name");
+    let stores = join_all((0..4).map(|_| {
+        PostgresStore::connect(PostgresConfig::new(&url), Metrics::new(), Clock::system())
+    }))
+    .await;
+    for store in &stores {
+        let (_, report) = store.as_ref().expect("every instance starts");
+        assert_eq!(report.schema_version, 1);
+    }
+    assert_eq!(
+        server
+            .psql_in(database, "SELECT version FROM loopguard_schema")
+            .expect("version readable")
+            .trim(),
+        "1"
+    );
+    drop(stores);
+
+    server
+        .psql_in(database, "UPDATE loopguard_schema SET version = 99")
+        .expect("version written");
+    let refused =
+        PostgresStore::connect(PostgresConfig::new(&url), Metrics::new(), Clock::system()).await;
+    let Err(error) = refused else {
+        panic!("a newer schema must be refused");
+    };
+    assert!(
+        matches!(error, ConnectError::NewerSchema { found: 99, .. }),
+        "{error}"
+    );
+    let (code, stderr) = serve_output(&["--database", &url]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("schema version 99"), "{stderr}");
+    assert!(stderr.contains("run a newer loopguard"), "{stderr}");
+}
+
+#[test]
+fn database_mistakes_are_start_up_errors_that_say_what_to_do() {
+    let (code, stderr) = serve_output(&["--database", "mysql://loopguard:hunter2@db/calls"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("postgres://"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the password is never shown: {stderr}"
+    );
+
+    let (code, stderr) = serve_output(&["--database", "postgres://db/calls", "--in-memory"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--in-memory"), "{stderr}");
+
+    // Nothing listens on a port just freed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("postgres://loopguard:hunter2@127.0.0.1:{port}/calls");
+    let (code, stderr) = serve_output(&["--database", &url]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot connect to the database 127.0.0.1:{port}/calls"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2"),
+        "the password is never shown: {stderr}"
+    );
+}
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_second(1_795_000_000 + seconds).expect("valid time")
+}
+
+async fn open_call(store: &PostgresStore, call: &str) {
+    let request = TransferRequest {
+        event_id: EventId::parse(&format!("{call}-t")).expect("valid id"),
+        call_id: CallId::parse(call).expect("valid id"),
+        from: "customer_service".to_owned(),
+        to: "billing".to_owned(),
+        mode: Some(TransferMode::Warm),
+        intent: None,
+        callback_number: Some("+14155550123".to_owned()),
+        agent_id: None,
+        occurred_at: Some(at(0)),
+    };
+    store
+        .record_transfer(Arc::new(carrier_rules()), request, at(0))
+        .await
+        .expect("transfer stored");
+}
+
+async fn end_call(store: &PostgresStore, call: &str, seconds: i64) {
+    let request = EndRequest {
+        event_id: EventId::parse(&format!("{call}-end")).expect("valid id"),
+        call_id: CallId::parse(call).expect("valid id"),
+        outcome: CallOutcome::Resolved,
+        occurred_at: Some(at(seconds)),
+    };
+    store
+        .end_call(request, at(seconds))
+        .await
+        .expect("end stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_removes_old_ended_calls_and_waits_while_another_instance_prunes() {
+    let Some(server) = cluster() else { return };
+    let url = server.create_database("prune");
+    let now = Arc::new(Mutex::new(at(10)));
+    let clock = {
+        let now = now.clone();
+        Clock::from_fn(move || *now.lock().expect("clock lock"))
+    };
+    let config = PostgresConfig {
+        retention: SignedDuration::from_hours(1),
+        ..PostgresConfig::new(&url)
+    };
+    let (store, _) = PostgresStore::connect(config, Metrics::new(), clock)
+        .await
+        .expect("store connects");
+    for call in ["old", "recent", "open"] {
+        open_call(&store, call).await;
+    }
+    end_call(&store, "old", 60).await;
+    end_call(&store, "recent", 7000).await;
+    *now.lock().expect("clock lock") = at(7200);
+    let cutoff = at(7200) - SignedDuration::from_hours(1);
+
+    // Another instance (this session) prunes: this one steps aside.
+    let (other, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("a session of our own");
+    tokio::spawn(connection);
+    other
+        .execute("SELECT pg_advisory_lock($1)", &[&PRUNE_LOCK])
+        .await
+        .expect("pruning lock taken");
+    assert_eq!(store.prune_now(cutoff).await, Ok(None));
+    assert!(store.call("old").await.expect("readable").is_some());
+
+    other
+        .execute("SELECT pg_advisory_unlock($1)", &[&PRUNE_LOCK])
+        .await
+        .expect("pruning lock released");
+    assert_eq!(store.prune_now(cutoff).await, Ok(Some(1)));
+    assert!(store.call("old").await.expect("readable").is_none());
+    assert!(store.call("recent").await.expect("readable").is_some());
+    assert!(store.call("open").await.expect("readable").is_some());
+    let database = url.rsplit('/').next().expect("database name");
+    let left = server
+        .psql_in(
+            database,
+            "SELECT count(*) FROM loopguard_events WHERE call_id = 'old'",
+        )
+        .expect("events readable");
+    assert_eq!(left.trim(), "0", "the old call's events are gone");
+    let mut in_read_model = Vec::new();
+    store.read(&mut |engine| {
+        in_read_model = engine
+            .calls()
+            .map(|call| call.call_id.as_str().to_owned())
+            .collect();
+    });
+    in_read_model.sort();
+    assert_eq!(in_read_model, ["open", "recent"]);
+}
