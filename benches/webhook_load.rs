@@ -47,20 +47,85 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use support::loadgen::{
-    ClosedLoopConfig, DedicatedRuntime, OpenLoopConfig, OpenLoopReport, RunningServer, Target,
-    TransferEvents, pooled_client, run_closed_loop, run_open_loop,
+    BuildRouter, ClosedLoopConfig, DedicatedRuntime, OpenLoopConfig, OpenLoopReport, RunningServer,
+    Target, TransferEvents, pooled_client, run_closed_loop, run_open_loop,
 };
+use support::throwaway::ThrowawayPostgres;
 
 // ---------------------------------------------------------------------------------------------
 // TARGETS: add a system under test here. The first target is the reference for the summary.
 // Each call to `targets()` must build fresh state.
 // ---------------------------------------------------------------------------------------------
-fn targets() -> Vec<Target> {
-    vec![
+fn targets(postgres: Option<&ThrowawayPostgres>) -> Vec<Target> {
+    let mut targets = vec![
         Target::new("baseline", support::baseline::app()),
         Target::new("loopguard-memory", loopguard_memory()),
         Target::new("loopguard-sqlite", loopguard_sqlite()),
-    ]
+    ];
+    if let Some(postgres) = postgres {
+        let one = postgres.create_database("bench_one");
+        let two = postgres.create_database("bench_two");
+        targets.push(Target::instances(
+            "loopguard-postgres-1",
+            vec![loopguard_postgres(one)],
+        ));
+        targets.push(Target::instances(
+            "loopguard-postgres-2",
+            vec![loopguard_postgres(two.clone()), loopguard_postgres(two)],
+        ));
+    }
+    // LOAD_TARGETS picks some (the baseline always runs: it is the reference).
+    let wanted: Option<Vec<String>> = std::env::var("LOAD_TARGETS")
+        .ok()
+        .map(|list| list.split(',').map(|name| name.trim().to_owned()).collect());
+    targets.retain(|target| {
+        target.name == "baseline"
+            || wanted
+                .as_ref()
+                .is_none_or(|wanted| wanted.iter().any(|name| *name == target.name))
+    });
+    targets
+}
+
+/// A throw-away PostgreSQL for the `loopguard-postgres-*` targets, or `None` (the
+/// targets are left out, with the reason on stderr).
+fn start_postgres() -> Option<ThrowawayPostgres> {
+    match ThrowawayPostgres::start() {
+        Ok(postgres) => Some(postgres),
+        Err(reason) => {
+            eprintln!("webhook_load: leaving out the PostgreSQL targets: {reason}");
+            None
+        }
+    }
+}
+
+/// One instance of the real router on the shared PostgreSQL store (a fresh database per
+/// target; `synchronous_commit = on`, answers only after commit).
+fn loopguard_postgres(url: String) -> BuildRouter {
+    Box::new(move || {
+        Box::pin(async move {
+            let metrics = loopguard::metrics::Metrics::new();
+            let mut config = loopguard::store::PostgresConfig::new(url);
+            if let Some(writers) = count("LOAD_PG_WRITERS").ok().flatten() {
+                config.writers = writers;
+            }
+            let (store, _) = loopguard::store::PostgresStore::connect(
+                config,
+                metrics.clone(),
+                loopguard::clock::Clock::system(),
+            )
+            .await
+            .expect("the PostgreSQL store connects");
+            let state = loopguard::http::AppState::new(
+                carrier_rules(),
+                "routing-rules",
+                std::sync::Arc::new(store),
+                metrics,
+                loopguard::clock::Clock::system(),
+            );
+            loopguard::server::app(std::sync::Arc::new(state))
+        })
+    })
 }
 
 fn carrier_rules() -> loopguard::core::rules::Rules {
@@ -123,15 +188,20 @@ fn main() -> ExitCode {
     let mut summaries = Vec::new();
     let mut any_errors = false;
 
-    for target in targets() {
-        let server = match RunningServer::start(&target.name, target.router) {
-            Ok(server) => server,
-            Err(error) => {
-                eprintln!("webhook_load: cannot serve target {}: {error}", target.name);
-                return ExitCode::from(2);
+    let postgres = start_postgres();
+    for target in targets(postgres.as_ref()) {
+        let mut servers = Vec::new();
+        for (index, build) in target.instances.into_iter().enumerate() {
+            match RunningServer::start(&format!("{}-{index}", target.name), build) {
+                Ok(server) => servers.push(server),
+                Err(error) => {
+                    eprintln!("webhook_load: cannot serve target {}: {error}", target.name);
+                    return ExitCode::from(2);
+                }
             }
-        };
-        let events = TransferEvents::new(server.address);
+        }
+        let addresses: Vec<_> = servers.iter().map(|server| server.address).collect();
+        let events = TransferEvents::new(&addresses);
         println!("\n### {}\n", target.name);
         println!(
             "| rate (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | sent | errors | dropped | lag p99 (ms) |"
@@ -163,11 +233,11 @@ fn main() -> ExitCode {
         drop(client);
 
         eprintln!("webhook_load: {} closed loop", target.name);
-        let server_cpu_before = server.cpu_time();
+        let server_cpu_before = servers_cpu_time(&servers);
         let generator_cpu_before = generator.cpu_time();
         let throughput = run_closed_loop(
             &generator,
-            server.address,
+            &addresses,
             &events,
             &ClosedLoopConfig {
                 connections: settings.connections,
@@ -185,13 +255,14 @@ fn main() -> ExitCode {
         };
         println!(
             "\nThroughput (closed loop, {} keep-alive connections, {:.1} s): **{:.0} req/s** \
-             ({} responses); errors {}; CPU busy: server thread {}, load generator thread {}.",
+             ({} responses); errors {}; CPU busy: server thread{} {}, load generator thread {}.",
             settings.connections,
             settings.throughput_duration.as_secs_f64(),
             throughput.requests_per_second,
             throughput.ok,
             throughput.non_2xx + throughput.transport_errors,
-            busy(server_cpu_before, server.cpu_time()),
+            if servers.len() > 1 { "s (sum)" } else { "" },
+            busy(server_cpu_before, servers_cpu_time(&servers)),
             busy(generator_cpu_before, generator.cpu_time()),
         );
         if throughput.non_2xx + throughput.transport_errors > 0 {
@@ -202,9 +273,11 @@ fn main() -> ExitCode {
             );
         }
 
-        if let Err(message) = server.shut_down(Duration::from_secs(5)) {
-            any_errors = true;
-            eprintln!("!!! webhook_load: {}: {message}", target.name);
+        for server in servers {
+            if let Err(message) = server.shut_down(Duration::from_secs(5)) {
+                any_errors = true;
+                eprintln!("!!! webhook_load: {}: {message}", target.name);
+            }
         }
         summaries.push((
             target.name,
@@ -220,6 +293,11 @@ fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The CPU time of every instance's server thread, added up.
+fn servers_cpu_time(servers: &[RunningServer]) -> Option<Duration> {
+    servers.iter().map(RunningServer::cpu_time).sum()
 }
 
 struct Settings {

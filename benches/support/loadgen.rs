@@ -7,6 +7,7 @@
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle as ThreadJoinHandle;
@@ -25,17 +26,29 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::runtime::Handle;
 use tokio::sync::{Semaphore, oneshot};
 
-/// One system under test: a name for the report and the router that serves it.
+/// Builds one instance's router on the runtime that will serve it (a store that connects to a
+/// database must start its tasks there).
+pub type BuildRouter = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Router> + Send>> + Send>;
+
+/// One system under test: a name for the report and the instances that serve it, each on its
+/// own [`DedicatedRuntime`]. Several instances share the load as behind a load balancer.
 pub struct Target {
     pub name: String,
-    pub router: Router,
+    pub instances: Vec<BuildRouter>,
 }
 
 impl Target {
     pub fn new(name: impl Into<String>, router: Router) -> Self {
+        Self::instances(
+            name,
+            vec![Box::new(move || Box::pin(async move { router }))],
+        )
+    }
+
+    pub fn instances(name: impl Into<String>, instances: Vec<BuildRouter>) -> Self {
         Self {
             name: name.into(),
-            router,
+            instances,
         }
     }
 }
@@ -124,8 +137,12 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    pub fn start(target_name: &str, router: Router) -> std::io::Result<Self> {
+    pub fn start(target_name: &str, build: BuildRouter) -> std::io::Result<Self> {
         let runtime = DedicatedRuntime::start(&format!("server-{target_name}"));
+        let router = runtime
+            .handle()
+            .block_on(runtime.handle().spawn(build()))
+            .map_err(std::io::Error::other)?;
         let listener = runtime
             .handle()
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
@@ -178,9 +195,12 @@ impl RunningServer {
 /// pool of concurrent calls, and each call takes at most `HOPS_PER_CALL` hops along a realistic
 /// bouncing route before its slot is reused by a new call, so per-call state grows a little but
 /// responses stay small for the whole run.
+///
+/// With several servers (instances behind a load balancer) the open loop sends each hop of a call
+/// to the next server in turn, so every call's chain spans the instances.
 #[derive(Clone)]
 pub struct TransferEvents {
-    uri: Uri,
+    uris: Arc<Vec<Uri>>,
     sequence: Arc<AtomicU64>,
 }
 
@@ -198,17 +218,23 @@ const ROUTE: [&str; 6] = [
 const INTENTS: [&str; 3] = ["reconnect_line", "port_number", "billing_dispute"];
 
 impl TransferEvents {
-    pub fn new(server: SocketAddr) -> Self {
-        let uri = format!("http://{server}/v1/transfers")
-            .parse()
-            .expect("a socket address always forms a valid URI");
+    pub fn new(servers: &[SocketAddr]) -> Self {
+        let uris = servers
+            .iter()
+            .map(|server| {
+                format!("http://{server}/v1/transfers")
+                    .parse()
+                    .expect("a socket address always forms a valid URI")
+            })
+            .collect();
         Self {
-            uri,
+            uris: Arc::new(uris),
             sequence: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    pub fn next_body(&self) -> String {
+    /// The next event's body and the server it goes to.
+    fn next(&self) -> (&Uri, String) {
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
         let slot = sequence % CONCURRENT_CALLS;
         let visit = sequence / CONCURRENT_CALLS;
@@ -218,15 +244,18 @@ impl TransferEvents {
         let to = ROUTE[(hop + 1) % ROUTE.len()];
         let mode = if hop % 3 == 2 { "cold" } else { "warm" };
         let intent = INTENTS[(slot % INTENTS.len() as u64) as usize];
-        format!(
+        let uri = &self.uris[((slot + visit) % self.uris.len() as u64) as usize];
+        let body = format!(
             r#"{{"event_id":"evt-{sequence:010}","call_id":"call-{call_generation}-{slot:04}","from":"{from}","to":"{to}","mode":"{mode}","intent":"{intent}","callback_number":"+14155550123"}}"#
-        )
+        );
+        (uri, body)
     }
 
     pub fn next_request(&self) -> Request<Full<Bytes>> {
-        Request::post(self.uri.clone())
+        let (uri, body) = self.next();
+        Request::post(uri.clone())
             .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(self.next_body())))
+            .body(Full::new(Bytes::from(body)))
             .expect("method, URI and a static header always form a valid request")
     }
 }
@@ -413,17 +442,19 @@ struct ConnectionTally {
 
 /// Runs `connections` keep-alive HTTP/1.1 connections, each sending its next request as soon as
 /// the previous response is complete, for `warmup + duration`; counts only responses completed
-/// after the warm-up. A connection that fails is counted and replaced.
+/// after the warm-up. A connection that fails is counted and replaced. Connections are spread
+/// over the servers in turn.
 pub fn run_closed_loop(
     generator: &DedicatedRuntime,
-    server: SocketAddr,
+    servers: &[SocketAddr],
     events: &TransferEvents,
     config: &ClosedLoopConfig,
 ) -> ClosedLoopReport {
     let measured_from = Instant::now() + config.warmup;
     let end = measured_from + config.duration;
     let connections: Vec<_> = (0..config.connections)
-        .map(|_| {
+        .map(|connection| {
+            let server = servers[connection % servers.len()];
             let events = events.clone();
             generator
                 .handle()

@@ -1,17 +1,24 @@
 //! This instance's read model: an engine replaying every committed event, for the
-//! dashboard's statistics (`CallStore::read`), fed by LISTEN/NOTIFY. Verdicts
-//! never read it.
+//! dashboard's statistics (`CallStore::read`), fed by LISTEN/NOTIFY; and, for the
+//! writers, a cache of each call's events that is checked against the database
+//! under the call's lock before it is used (`writer.rs`), so it is never stale.
+//!
+//! Every event carries its `seq`, and a call's events are committed in `seq` order
+//! (a call's lock is held from before its events get their `seq` until after they
+//! commit). So what any query sees of a call is a `seq`-prefix of its events, and
+//! the model keeps, per call, the `seq`s it applied: anything newer than the last
+//! one is exactly what it misses. Applying skips what it has, so own commits,
+//! other instances' notifications and reloads may arrive in any order.
 //!
 //! Every batch notifies `loopguard_events` in its transaction (so only on commit)
-//! with the kind, call and verdict of each new event and the writing instance's
-//! id. The follower applies its own instance's batches directly after their
-//! commit; for other instances' notifications it reads the named calls' events in
-//! commit order, applies them and then announces them to live views. Every call is
-//! applied as a whole prefix of its events in commit order and replaying skips
-//! events already known, so applying in any order converges on the database.
-//! Notifications are lost while the connection is down: after each (re)connection
-//! the follower listens first, then reloads every event, so nothing falls between.
+//! with the kind, call and verdict of each new event and the writing instance's id.
+//! Own batches are applied by the writer right after their commit; for other
+//! instances' notifications the follower reads the named calls' newer events,
+//! applies them and then announces them to live views. Notifications are lost
+//! while the connection is down: after each (re)connection the follower listens
+//! first, then reloads every event, so nothing falls between.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,13 +29,16 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use super::describe;
-use crate::core::engine::{Engine, RecordedEvent, Verdict};
+use crate::core::engine::{CallId, Engine, EventId, RecordedEvent, Verdict};
 use crate::store::CommittedEvent;
 
 /// The notification channel.
 pub(super) const CHANNEL: &str = "loopguard_events";
 /// PostgreSQL refuses payloads of 8000 bytes and more; keep well below.
 const PAYLOAD_LIMIT: usize = 7000;
+
+/// A stored event and its place in its call's commit order.
+pub(super) type Sequenced = (i64, RecordedEvent);
 
 /// The read model, shared by the store, its writers and the follow task.
 pub(super) struct Follower {
@@ -37,20 +47,41 @@ pub(super) struct Follower {
     updates: broadcast::Sender<CommittedEvent>,
 }
 
+#[derive(Default)]
 struct State {
     engine: Engine,
-    /// While a reload reads the database, this instance's own commits are kept
-    /// here too, to be replayed into the reloaded engine.
-    during_reload: Option<Vec<RecordedEvent>>,
+    /// Per call, the `seq` and id of every event applied, in commit order.
+    logs: HashMap<CallId, Vec<(i64, EventId)>>,
+    /// While a reload reads the database, what is applied meanwhile is kept here
+    /// too, to be applied to the reloaded model.
+    during_reload: Option<Vec<Sequenced>>,
+}
+
+impl State {
+    fn apply(&mut self, events: impl IntoIterator<Item = Sequenced>) {
+        for (seq, event) in events {
+            let log = self.logs.entry(event.call_id().clone()).or_default();
+            if log.last().is_some_and(|(last, _)| *last >= seq) {
+                continue;
+            }
+            log.push((seq, event.event_id().clone()));
+            self.engine.replay(event);
+        }
+    }
+}
+
+/// What the model holds of one call: its first and last applied `seq` and its
+/// events in commit order.
+pub(super) struct Cached {
+    pub first: Option<i64>,
+    pub last: i64,
+    pub events: Vec<RecordedEvent>,
 }
 
 impl Follower {
     pub fn new() -> Self {
         Self {
-            state: Mutex::new(State {
-                engine: Engine::new(),
-                during_reload: None,
-            }),
+            state: Mutex::new(State::default()),
             connected: AtomicBool::new(false),
             updates: broadcast::channel(1024).0,
         }
@@ -68,26 +99,54 @@ impl Follower {
         self.updates.subscribe()
     }
 
-    /// Applies a batch this instance committed.
-    pub fn apply_own(&self, events: Vec<RecordedEvent>) {
+    /// Applies committed events, each call's in `seq` order.
+    pub fn apply(&self, events: Vec<Sequenced>) {
         let mut state = self.state();
         if let Some(kept) = &mut state.during_reload {
             kept.extend(events.iter().cloned());
         }
-        for event in events {
-            state.engine.replay(event);
-        }
+        state.apply(events);
+    }
+
+    /// What the model holds of each call (copies: the caller replays them).
+    pub fn cached(&self, call_ids: &[&str]) -> Vec<Cached> {
+        let state = self.state();
+        call_ids
+            .iter()
+            .map(|call_id| {
+                let log = state.logs.get(*call_id).map(Vec::as_slice).unwrap_or(&[]);
+                Cached {
+                    first: log.first().map(|(seq, _)| *seq),
+                    last: log.last().map_or(0, |(seq, _)| *seq),
+                    events: log
+                        .iter()
+                        .filter_map(|(_, event_id)| state.engine.recorded(event_id).cloned())
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// The last applied `seq` of each call (0 for a call it does not hold).
+    fn last_seqs(&self, call_ids: &[String]) -> Vec<i64> {
+        let state = self.state();
+        call_ids
+            .iter()
+            .map(|call_id| {
+                state
+                    .logs
+                    .get(call_id.as_str())
+                    .and_then(|log| log.last())
+                    .map_or(0, |(seq, _)| *seq)
+            })
+            .collect()
     }
 
     /// Forgets ended calls past the retention age, as pruning does in the database.
     pub fn evict_ended_before(&self, cutoff: jiff::Timestamp) {
-        self.state().engine.evict_ended_before(cutoff);
-    }
-
-    fn apply_remote(&self, events: Vec<RecordedEvent>) {
         let mut state = self.state();
-        for event in events {
-            state.engine.replay(event);
+        for call_id in state.engine.evict_ended_before(cutoff) {
+            state.logs.remove(&call_id);
         }
     }
 
@@ -95,12 +154,11 @@ impl Follower {
         self.state().during_reload = Some(Vec::new());
     }
 
-    fn finish_reload(&self, mut engine: Engine) {
+    fn finish_reload(&self, mut reloaded: State) {
         let mut state = self.state();
-        for event in state.during_reload.take().unwrap_or_default() {
-            engine.replay(event);
-        }
-        state.engine = engine;
+        let kept = state.during_reload.take().unwrap_or_default();
+        reloaded.apply(kept);
+        *state = reloaded;
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -281,23 +339,23 @@ async fn reload(follower: &Follower, client: &Client) -> Result<usize, String> {
             .await
             .map_err(|error| describe(&error))?;
         let rows = client
-            .query("SELECT record FROM loopguard_events ORDER BY seq", &[])
+            .query("SELECT seq, record FROM loopguard_events ORDER BY seq", &[])
             .await
             .map_err(|error| describe(&error))?;
         client
             .batch_execute("RESET statement_timeout")
             .await
             .map_err(|error| describe(&error))?;
-        let mut engine = Engine::new();
+        let mut reloaded = State::default();
         for row in &rows {
-            engine.replay(decode(row)?);
+            reloaded.apply([decode(row)?]);
         }
-        Ok::<_, String>((engine, rows.len()))
+        Ok::<_, String>((reloaded, rows.len()))
     }
     .await;
     match result {
-        Ok((engine, count)) => {
-            follower.finish_reload(engine);
+        Ok((reloaded, count)) => {
+            follower.finish_reload(reloaded);
             Ok(count)
         }
         Err(error) => {
@@ -307,10 +365,21 @@ async fn reload(follower: &Follower, client: &Client) -> Result<usize, String> {
     }
 }
 
-fn decode(row: &tokio_postgres::Row) -> Result<RecordedEvent, String> {
-    let text: &str = row.try_get(0).map_err(|error| describe(&error))?;
-    serde_json::from_str(text).map_err(|error| format!("a stored event cannot be read: {error}"))
+/// A row of `seq, record`.
+pub(super) fn decode(row: &tokio_postgres::Row) -> Result<Sequenced, String> {
+    let seq: i64 = row.try_get(0).map_err(|error| describe(&error))?;
+    let text: &str = row.try_get(1).map_err(|error| describe(&error))?;
+    let event = serde_json::from_str(text)
+        .map_err(|error| format!("a stored event cannot be read: {error}"))?;
+    Ok((seq, event))
 }
+
+/// Each call's events after the given `seq`, in commit order; `$1` call ids,
+/// `$2` the last `seq` already known of each.
+pub(super) const NEWER_EVENTS: &str = "SELECT e.seq, e.record \
+     FROM unnest($1::text[], $2::int8[]) AS known (call_id, last_seq) \
+     JOIN loopguard_events e ON e.call_id = known.call_id AND e.seq > known.last_seq \
+     ORDER BY e.seq";
 
 /// Applies other instances' notifications until the connection ends.
 async fn serve(follower: &Follower, listening: Listening, instance: &str) {
@@ -318,10 +387,7 @@ async fn serve(follower: &Follower, listening: Listening, instance: &str) {
         client,
         mut notifications,
     } = listening;
-    let read = match client
-        .prepare("SELECT record FROM loopguard_events WHERE call_id = ANY($1::text[]) ORDER BY seq")
-        .await
-    {
+    let read = match client.prepare(NEWER_EVENTS).await {
         Ok(statement) => statement,
         Err(error) => {
             tracing::warn!(error = %describe(&error), "live feed: cannot prepare its query");
@@ -363,12 +429,13 @@ async fn serve(follower: &Follower, listening: Listening, instance: &str) {
             continue;
         }
         let calls: Vec<String> = calls.into_iter().collect();
-        let events = match client.query(&read, &[&calls]).await {
+        let known = follower.last_seqs(&calls);
+        let events = match client.query(&read, &[&calls, &known]).await {
             Ok(rows) => rows.iter().map(decode).collect::<Result<Vec<_>, _>>(),
             Err(error) => Err(describe(&error)),
         };
         match events {
-            Ok(events) => follower.apply_remote(events),
+            Ok(events) => follower.apply(events),
             Err(error) => {
                 // Reconnecting reloads everything, this batch included.
                 tracing::warn!(%error, "live feed: cannot read notified events; reconnecting");

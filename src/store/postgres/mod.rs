@@ -4,11 +4,12 @@
 //! Any instance may receive any event of any call, so no instance keeps state
 //! another one needs: the database is the only truth. Each instance batches the
 //! events waiting for it into one transaction (`writer.rs`) that takes an advisory
-//! transaction lock per call in key order, reads those calls' stored events, runs
-//! the engine on them, writes the new events with their answers (the event id is
-//! unique) and commits with `synchronous_commit = on` before anyone is answered.
-//! There is no cache of calls: every batch reads the chains it judges under their
-//! locks, so no verdict is ever computed against a stale chain.
+//! transaction lock per call in key order, completes those calls' stored events
+//! under the locks, runs the engine on them, writes the new events with their
+//! answers (the event id is unique) and commits with `synchronous_commit = on`
+//! before anyone is answered. The instance's copy of the calls (the read model) is
+//! only a cache that the batch checks and completes under the lock, so no verdict
+//! is ever computed against a stale chain.
 //!
 //! Lost connections answer 503 with `Retry-After`: every event has a deadline
 //! ([`PostgresConfig::request_timeout`]), connections are made with a bounded

@@ -1,32 +1,42 @@
 //! The write path: the events waiting for this instance, in one transaction that
-//! locks their calls (advisory transaction locks, in key order), reads the calls'
-//! stored events under those locks, runs the engine, writes the new events with
-//! their answers and commits; only then is anyone answered.
+//! locks their calls (advisory transaction locks, in key order), completes the
+//! calls' stored events under those locks, runs the engine, writes the new events
+//! with their answers and commits; only then is anyone answered.
 //!
 //! Why this is correct across instances: a call's lock is held from before its
 //! chain is read until after the new events are committed, so two transactions
 //! that touch one call run one after the other, whichever instances they are in,
 //! and each judges against everything the other committed (READ COMMITTED takes a
-//! new snapshot per statement, and the read is a statement after the lock). Locks
-//! are taken in ascending key order, so batches never deadlock on each other.
+//! new snapshot per statement, and the reads are statements after the lock; a
+//! REPEATABLE READ snapshot would be taken before the lock wait, so the isolation
+//! level is set explicitly). Locks are taken in ascending key order, so batches
+//! never deadlock on each other.
+//!
+//! The chain is not read whole each time: the read model (`follower.rs`) holds
+//! each call's events with their `seq`, and under the lock the batch reads only
+//! the events after the last `seq` it holds, plus each call's first stored `seq`.
+//! Because a call's events are committed in `seq` order, that completes the chain
+//! exactly; a cache that does not start at the first stored `seq` (the call was
+//! pruned and began again) is dropped and the call read whole. So the cache saves
+//! parsing, and can never make a verdict see a stale chain.
 //! Event ids are unique: the same id racing in two calls at once fails one
 //! transaction, which is retried and then finds the other's event (a conflict or
 //! a redelivery, as the engine decides).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Object, Pool};
-use futures_util::future::{join3, join4, try_join5};
+use futures_util::future::{join4, join5, try_join4};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_postgres::Statement;
 use tokio_postgres::error::SqlState;
 
 use super::describe;
-use super::follower::{Follower, notices};
+use super::follower::{Follower, NEWER_EVENTS, Sequenced, decode, notices};
 use super::job::Job;
 use super::schema::call_lock_key;
 use crate::core::engine::{CallId, Engine, EventId, RecordedEvent};
@@ -46,17 +56,17 @@ pub(super) struct Writer {
     pub batch_timeout: Duration,
 }
 
-/// What a committed batch leaves for the read model: the touched calls' events in
-/// commit order (stored ones first, then the new ones).
+/// What a committed batch leaves for the read model: the events it read that the
+/// model did not hold, and the new ones, with their `seq`, in commit order.
 struct Committed {
-    snapshot: Vec<RecordedEvent>,
+    learned: Vec<Sequenced>,
 }
 
 #[derive(Debug)]
 enum BatchError {
     /// Lost a race on an event id, or a deadlock with such a race; the transaction
     /// ended (rolled back), so the batch can run again on the same connection.
-    Race(tokio_postgres::Error),
+    Race(String),
     /// Anything else. The transaction may still be open, or its commit may have
     /// happened without our hearing of it: answer 503, drop the connection.
     Failed(String),
@@ -71,7 +81,10 @@ impl From<tokio_postgres::Error> for BatchError {
 /// The statements of a batch, prepared once per connection.
 struct Statements {
     lock: Statement,
-    read: Statement,
+    newer: Statement,
+    firsts: Statement,
+    elsewhere: Statement,
+    whole_calls: Statement,
     insert: Statement,
     upsert: Statement,
     notify: Statement,
@@ -79,17 +92,32 @@ struct Statements {
 
 impl Statements {
     async fn prepare(client: &Object) -> Result<Self, tokio_postgres::Error> {
-        let (lock, read, insert, upsert, notify) = try_join5(
+        let (lock, newer, firsts, elsewhere) = try_join4(
             // unnest yields the keys in array order, so the locks are taken in the
             // order the array was sorted in.
-            client.prepare_cached("SELECT pg_advisory_xact_lock(key) FROM unnest($1::int8[]) AS key"),
+            client
+                .prepare_cached("SELECT pg_advisory_xact_lock(key) FROM unnest($1::int8[]) AS key"),
+            client.prepare_cached(NEWER_EVENTS),
             client.prepare_cached(
-                "SELECT record FROM loopguard_events \
-                 WHERE call_id = ANY($1::text[]) OR event_id = ANY($2::text[]) ORDER BY seq",
+                "SELECT call_id, min(seq) FROM loopguard_events \
+                 WHERE call_id = ANY($1::text[]) GROUP BY call_id",
+            ),
+            // The batch's event ids stored under other calls: redeliveries that
+            // conflict (same id, other call).
+            client.prepare_cached(
+                "SELECT seq, record FROM loopguard_events \
+                 WHERE event_id = ANY($1::text[]) AND NOT (call_id = ANY($2::text[]))",
+            ),
+        )
+        .await?;
+        let (whole_calls, insert, upsert, notify) = try_join4(
+            client.prepare_cached(
+                "SELECT seq, record FROM loopguard_events WHERE call_id = ANY($1::text[]) ORDER BY seq",
             ),
             client.prepare_cached(
                 "INSERT INTO loopguard_events (event_id, call_id, kind, occurred_at, record) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])",
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]) \
+                 RETURNING event_id, seq",
             ),
             client.prepare_cached(
                 "INSERT INTO loopguard_calls (call_id, ended_at, last_loop_at) \
@@ -104,7 +132,10 @@ impl Statements {
         .await?;
         Ok(Self {
             lock,
-            read,
+            newer,
+            firsts,
+            elsewhere,
+            whole_calls,
             insert,
             upsert,
             notify,
@@ -171,17 +202,16 @@ impl Writer {
                     .store_commit_duration
                     .observe(started.elapsed().as_secs_f64());
                 self.metrics.store_batch_size.observe(size as f64);
-                self.follower.apply_own(committed.snapshot);
+                self.follower.apply(committed.learned);
                 for job in batch {
                     job.answer();
                 }
             }
             Ok(Err(error)) => {
                 let message = match error {
-                    BatchError::Race(error) => format!(
-                        "the batch lost {ATTEMPTS} races on event ids: {}",
-                        describe(&error)
-                    ),
+                    BatchError::Race(error) => {
+                        format!("the batch lost {ATTEMPTS} races on event ids: {error}")
+                    }
                     BatchError::Failed(message) => message,
                 };
                 // Whether the transaction is still open or its commit went through
@@ -214,7 +244,7 @@ impl Writer {
         loop {
             match self.attempt(client, &statements, batch).await {
                 Err(BatchError::Race(error)) if attempt < ATTEMPTS => {
-                    tracing::debug!(error = %describe(&error), "event-id race; running the batch again");
+                    tracing::debug!(%error, "event-id race; running the batch again");
                     attempt += 1;
                 }
                 other => return other,
@@ -234,28 +264,72 @@ impl Writer {
         keys.dedup();
         let call_ids: Vec<&str> = call_ids.into_iter().collect();
         let event_ids: Vec<&str> = batch.iter().map(|job| job.event_id().as_str()).collect();
+        // What this instance already holds of the calls; checked under the locks.
+        let cached = self.follower.cached(&call_ids);
+        let last_seqs: Vec<i64> = cached.iter().map(|call| call.last).collect();
 
-        // One round trip: the three statements are pipelined, and run in order.
-        let (begun, locked, rows) = join3(
+        // One round trip: the statements are pipelined, and run in order, so every
+        // read after the locks sees everything committed before them.
+        let (begun, locked, newer, firsts, elsewhere) = join5(
             client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED"),
             client.execute(&statements.lock, &[&keys]),
-            client.query(&statements.read, &[&call_ids, &event_ids]),
+            client.query(&statements.newer, &[&call_ids, &last_seqs]),
+            client.query(&statements.firsts, &[&call_ids]),
+            client.query(&statements.elsewhere, &[&event_ids, &call_ids]),
         )
         .await;
         begun?;
         locked?;
-        let rows = rows?;
+        let (newer, firsts, elsewhere) = (newer?, firsts?, elsewhere?);
+
+        // The cache of a call is good when it starts where the stored events start
+        // (pruning removes a call's events all at once, so a pruned and re-created
+        // call starts elsewhere) and the newer events complete it.
+        let mut first_stored: HashMap<String, i64> = HashMap::with_capacity(firsts.len());
+        for row in &firsts {
+            first_stored.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        let stale: Vec<&str> = call_ids
+            .iter()
+            .zip(&cached)
+            .filter(|(call_id, cached)| {
+                cached
+                    .first
+                    .is_some_and(|first| first_stored.get(**call_id) != Some(&first))
+            })
+            .map(|(call_id, _)| *call_id)
+            .collect();
+        let reread = if stale.is_empty() {
+            Vec::new()
+        } else {
+            client.query(&statements.whole_calls, &[&stale]).await?
+        };
 
         let mut engine = Engine::new();
-        let mut stored: Vec<(CallId, EventId)> = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let text: &str = row.try_get(0)?;
-            let event: RecordedEvent = serde_json::from_str(text).map_err(|error| {
-                BatchError::Failed(format!("a stored event cannot be read: {error}"))
-            })?;
-            stored.push((event.call_id().clone(), event.event_id().clone()));
+        for (call_id, cached) in call_ids.iter().zip(cached) {
+            if !stale.contains(call_id) {
+                for event in cached.events {
+                    engine.replay(event);
+                }
+            }
+        }
+        // What the cache did not hold, in commit order, to be applied after the commit.
+        // (A stale call's newer events are in its re-read already.)
+        let mut learned: Vec<Sequenced> = Vec::with_capacity(newer.len() + reread.len());
+        for row in reread.iter().chain(&newer) {
+            let (seq, event) = decode(row).map_err(BatchError::Failed)?;
+            let from_newer = learned.len() >= reread.len();
+            if from_newer && stale.contains(&event.call_id().as_str()) {
+                continue;
+            }
+            engine.replay(event.clone());
+            learned.push((seq, event));
+        }
+        for row in &elsewhere {
+            let (_, event) = decode(row).map_err(BatchError::Failed)?;
             engine.replay(event);
         }
+
         let mut fresh: Vec<EventId> = Vec::new();
         for job in batch.iter_mut() {
             if job.decide(&mut engine) {
@@ -265,9 +339,8 @@ impl Writer {
         if fresh.is_empty() {
             // Only redeliveries and refusals: nothing to write, but the locks go.
             client.batch_execute("COMMIT").await?;
-            return Ok(Committed {
-                snapshot: Vec::new(),
-            });
+            learned.sort_by_key(|(seq, _)| *seq);
+            return Ok(Committed { learned });
         }
 
         let written: Vec<&RecordedEvent> =
@@ -277,7 +350,7 @@ impl Writer {
         let calls = CallRows::of(&engine, &touched);
         let payloads = notices(&self.instance, &written);
         let (inserted, upserted, notified, committed) = join4(
-            client.execute(
+            client.query(
                 &statements.insert,
                 &[
                     &rows.event_ids,
@@ -298,29 +371,35 @@ impl Writer {
         // A failed statement aborts the transaction and COMMIT then rolls it back,
         // answering "ROLLBACK" rather than an error: the batch committed only if
         // every statement succeeded.
-        for result in [inserted, upserted, notified] {
-            if let Err(error) = result {
-                let raced = matches!(
-                    error.code(),
-                    Some(&SqlState::UNIQUE_VIOLATION) | Some(&SqlState::T_R_DEADLOCK_DETECTED)
-                );
-                return Err(if raced && committed.is_ok() {
-                    BatchError::Race(error)
-                } else {
-                    error.into()
-                });
-            }
+        let failed = [
+            inserted.as_ref().err(),
+            upserted.as_ref().err(),
+            notified.as_ref().err(),
+        ];
+        if let Some(error) = failed.into_iter().flatten().next() {
+            let raced = matches!(
+                error.code(),
+                Some(&SqlState::UNIQUE_VIOLATION) | Some(&SqlState::T_R_DEADLOCK_DETECTED)
+            );
+            return Err(if raced && committed.is_ok() {
+                BatchError::Race(describe(error))
+            } else {
+                BatchError::Failed(describe(error))
+            });
         }
         committed?;
 
-        let snapshot = stored
-            .iter()
-            .filter(|(call_id, _)| touched.contains(call_id))
-            .map(|(_, event_id)| event_id)
-            .chain(fresh.iter())
-            .filter_map(|event_id| engine.recorded(event_id).cloned())
-            .collect();
-        Ok(Committed { snapshot })
+        let mut seqs: HashMap<String, i64> = HashMap::with_capacity(written.len());
+        for row in inserted? {
+            seqs.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        for event in written {
+            if let Some(seq) = seqs.get(event.event_id().as_str()) {
+                learned.push((*seq, event.clone()));
+            }
+        }
+        learned.sort_by_key(|(seq, _)| *seq);
+        Ok(Committed { learned })
     }
 }
 

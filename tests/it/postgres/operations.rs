@@ -110,8 +110,19 @@ fn at(seconds: i64) -> Timestamp {
 }
 
 async fn open_call(store: &PostgresStore, call: &str) {
+    transfer(store, call, &format!("{call}-t"), 0)
+        .await
+        .expect("transfer stored");
+}
+
+async fn transfer(
+    store: &PostgresStore,
+    call: &str,
+    event: &str,
+    seconds: i64,
+) -> Result<loopguard::core::engine::TransferAnswer, loopguard::store::StoreError> {
     let request = TransferRequest {
-        event_id: EventId::parse(&format!("{call}-t")).expect("valid id"),
+        event_id: EventId::parse(event).expect("valid id"),
         call_id: CallId::parse(call).expect("valid id"),
         from: "customer_service".to_owned(),
         to: "billing".to_owned(),
@@ -119,12 +130,12 @@ async fn open_call(store: &PostgresStore, call: &str) {
         intent: None,
         callback_number: Some("+14155550123".to_owned()),
         agent_id: None,
-        occurred_at: Some(at(0)),
+        occurred_at: Some(at(seconds)),
     };
     store
-        .record_transfer(Arc::new(carrier_rules()), request, at(0))
+        .record_transfer(Arc::new(carrier_rules()), request, at(seconds))
         .await
-        .expect("transfer stored");
+        .map(|outcome| outcome.answer)
 }
 
 async fn end_call(store: &PostgresStore, call: &str, seconds: i64) {
@@ -153,7 +164,12 @@ async fn pruning_removes_old_ended_calls_and_waits_while_another_instance_prunes
         retention: SignedDuration::from_hours(1),
         ..PostgresConfig::new(&url)
     };
-    let (store, _) = PostgresStore::connect(config, Metrics::new(), clock)
+    let (store, _) = PostgresStore::connect(config.clone(), Metrics::new(), clock.clone())
+        .await
+        .expect("store connects");
+    // A second instance, whose read model still holds the calls after the first
+    // one pruned them (it prunes on its own schedule).
+    let (other_instance, _) = PostgresStore::connect(config, Metrics::new(), clock)
         .await
         .expect("store connects");
     for call in ["old", "recent", "open"] {
@@ -201,4 +217,15 @@ async fn pruning_removes_old_ended_calls_and_waits_while_another_instance_prunes
     });
     in_read_model.sort();
     assert_eq!(in_read_model, ["open", "recent"]);
+
+    // The other instance still holds the pruned call; a new call under the same id
+    // is judged as new (its held events do not start where the stored ones do), not
+    // as a transfer after the old call's end.
+    let mut held = false;
+    other_instance.read(&mut |engine| held = engine.call("old").is_some());
+    assert!(held, "the other instance has not pruned yet");
+    let answer = transfer(&other_instance, "old", "old-again", 7100)
+        .await
+        .expect("a new call under a pruned call's id is accepted");
+    assert_eq!((answer.hop, answer.transfers_taken), (1, 1));
 }
