@@ -82,7 +82,7 @@ fn targets(postgres: Option<&ThrowawayPostgres>) -> Vec<Target> {
         target.name == "baseline"
             || wanted
                 .as_ref()
-                .is_none_or(|wanted| wanted.iter().any(|name| *name == target.name))
+                .is_none_or(|wanted| wanted.contains(&target.name))
     });
     targets
 }
