@@ -34,7 +34,14 @@
 //! Environment: `LOAD_RATES` (comma list of requests/s, default `1000,5000`), `LOAD_SECONDS`
 //! (measured seconds per rate, default 5), `LOAD_WARMUP_SECONDS` (discarded warm-up before each
 //! measurement, default 1), `LOAD_CONNECTIONS` (closed-loop connections, default 32),
-//! `LOAD_THROUGHPUT_SECONDS` (default `LOAD_SECONDS`), `LOAD_MAX_IN_FLIGHT` (default 2000).
+//! `LOAD_THROUGHPUT_SECONDS` (default `LOAD_SECONDS`), `LOAD_MAX_IN_FLIGHT` (default 2000),
+//! `LOAD_TARGETS` (comma list of target names; the baseline always runs), `LOAD_PG_WRITERS`
+//! (writer connections per PostgreSQL instance, default 2).
+//!
+//! The `loopguard-postgres-1` and `-2` targets run one and two instances on one database of a
+//! throw-away PostgreSQL the bench starts (`tests/it/postgres/throwaway.rs`); each instance has
+//! its own server runtime, and the open loop sends each call's hops to the instances in turn.
+//! Without PostgreSQL's binaries those targets are left out, with the reason on stderr.
 //! `LOAD_SECONDS=1` is the quick mode: the warm-up defaults to 0.25 s and the numbers are a smoke
 //! test, not a measurement. Under `cargo test --all-targets` (no `--bench` argument) the binary
 //! runs a sub-second smoke check instead. The process exits with status 1 if any request failed.
