@@ -12,6 +12,7 @@ use utoipa::OpenApi;
     ),
     paths(
         crate::webhook::transfer::post_transfer,
+        crate::webhook::sip::post_sip_refer,
         crate::webhook::end::post_call_end,
         crate::webhook::callback::post_callback,
         crate::http::read::get_call,
@@ -23,6 +24,9 @@ use utoipa::OpenApi;
         crate::http::error::ErrorDetail,
         crate::http::error::ErrorCode,
         crate::webhook::transfer::TransferBody,
+        crate::integrations::sip::ReferBody,
+        crate::integrations::sip::ReferAnswer,
+        crate::integrations::sip::SipReply,
         crate::webhook::end::EndBody,
         crate::webhook::callback::CallbackBody,
         crate::http::read::LoopSummary,

@@ -1,10 +1,12 @@
-//! Shell: the webhook routes platforms call with our own JSON: transfers, call ends
-//! and callback marks. Each handler turns the body into the core's request types
+//! Shell: the webhook routes platforms call: our own JSON (transfers, call ends,
+//! callback marks) and the integrations' routes (a SIP proxy's REFER), whose
+//! translations live in `integrations`. Each handler turns the body into the core's request types
 //! first thing, hands it to the store, and answers only after the store kept it.
 //! No verdict logic lives here: the engine decides.
 
 pub mod callback;
 pub mod end;
+pub mod sip;
 pub mod transfer;
 
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use crate::http::AppState;
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/transfers", post(transfer::post_transfer))
+        .route("/v1/integrations/sip/refer", post(sip::post_sip_refer))
         .route("/v1/calls/{call_id}/end", post(end::post_call_end))
         .route(
             "/v1/calls/{call_id}/callback",

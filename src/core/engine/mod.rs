@@ -22,13 +22,15 @@ use std::collections::{BTreeSet, HashMap};
 use jiff::Timestamp;
 
 pub use answer::{
-    ChainStep, EndAnswer, Finding, FindingSeverity, Outcome, Suggestion, TransferAnswer, Verdict,
+    ChainStep, EndAnswer, Finding, FindingSeverity, Outcome, Party, Suggestion, TransferAnswer,
+    Verdict,
 };
 pub use judge::{Judgement, is_e164};
 pub use record::{CallEnd, CallRecord, CallbackMark, Hop, RecordedEvent};
 pub use request::{
     CallId, CallOutcome, CallbackRequest, CallbackStatus, EndRequest, EventId, InputError,
-    MAX_EXTERNAL_ID_LENGTH, TransferRequest, parse_department_name,
+    MAX_CALLBACK_NUMBER_LENGTH, MAX_EXTERNAL_ID_LENGTH, TransferRequest, parse_callback_number,
+    parse_department_name,
 };
 
 use crate::core::rules::{PolicyMode, Rules};
@@ -99,9 +101,12 @@ impl Engine {
             });
         }
         let hops = record.map(|record| record.hops.as_slice()).unwrap_or(&[]);
-        let judgement = judge(rules, hops, &request, occurred_at);
+        let from = Party::resolve(rules, &request.from);
+        let to = Party::resolve(rules, &request.to);
+        let judgement = judge(rules, hops, &request, (&from, &to), occurred_at);
         let position = self.insert_hop(
             &request,
+            (&from, &to),
             occurred_at,
             judgement.verdict,
             &judgement.findings,
@@ -111,6 +116,8 @@ impl Engine {
             event_id: request.event_id.clone(),
             call_id: request.call_id.clone(),
             verdict: judgement.verdict,
+            from: Some(from),
+            to: Some(to),
             enforce_verdict: (rules.policy.mode == PolicyMode::Observe)
                 .then_some(judgement.enforce_verdict),
             policy_mode: rules.policy.mode,
@@ -138,6 +145,7 @@ impl Engine {
     fn insert_hop(
         &mut self,
         request: &TransferRequest,
+        (from, to): (&Party, &Party),
         occurred_at: Timestamp,
         verdict: Verdict,
         findings: &[Finding],
@@ -162,8 +170,10 @@ impl Engine {
             position,
             Hop {
                 event_id: request.event_id.clone(),
-                from: request.from.clone(),
-                to: request.to.clone(),
+                from: from.department.clone(),
+                to: to.department.clone(),
+                from_identity: Some(from.identity.clone()),
+                to_identity: Some(to.identity.clone()),
                 intent: request.intent.clone(),
                 mode: request.mode,
                 agent_id: request.agent_id.clone(),
@@ -213,7 +223,15 @@ impl Engine {
             .get(&request.call_id)
             .map(|record| record.hops.as_slice())
             .unwrap_or(&[]);
-        judge(rules, hops, request, request.occurred_at.unwrap_or(at))
+        let from = Party::resolve(rules, &request.from);
+        let to = Party::resolve(rules, &request.to);
+        judge(
+            rules,
+            hops,
+            request,
+            (&from, &to),
+            request.occurred_at.unwrap_or(at),
+        )
     }
 
     /// Closes a call's chain.
@@ -327,8 +345,19 @@ impl Engine {
         }
         match &event {
             RecordedEvent::Transfer { request, answer } => {
+                // The departments the identities resolved to when the event was
+                // judged, not what the aliases say now.
+                let from = answer
+                    .from
+                    .clone()
+                    .unwrap_or_else(|| Party::named(&request.from));
+                let to = answer
+                    .to
+                    .clone()
+                    .unwrap_or_else(|| Party::named(&request.to));
                 self.insert_hop(
                     request,
+                    (&from, &to),
                     answer.occurred_at,
                     answer.verdict,
                     &answer.findings,

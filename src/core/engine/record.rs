@@ -15,8 +15,18 @@ use crate::core::rules::{RuntimeCode, TransferMode};
 pub struct Hop {
     #[schema(value_type = String)]
     pub event_id: EventId,
+    /// The department the call left (the platform's identity resolved through the
+    /// rules' ids and aliases; the identity itself when it named no department).
     pub from: String,
+    /// The department the transfer went to, resolved the same way.
     pub to: String,
+    /// What the platform called `from` (a department id, an extension, a SIP URI).
+    /// Absent only on hops recorded before platform identities existed.
+    #[serde(default)]
+    pub from_identity: Option<String>,
+    /// What the platform called `to`.
+    #[serde(default)]
+    pub to_identity: Option<String>,
     pub intent: Option<String>,
     pub mode: Option<TransferMode>,
     pub agent_id: Option<String>,
@@ -27,6 +37,26 @@ pub struct Hop {
     pub findings: Vec<Finding>,
     /// Whether the call moved (every verdict but block).
     pub moved: bool,
+}
+
+impl Hop {
+    /// `activations (sip:2001@pbx)`, or just `activations` when the platform used
+    /// the department id: how a person should read where the call was.
+    pub fn from_label(&self) -> String {
+        label(&self.from, self.from_identity.as_deref())
+    }
+
+    /// The same for `to`.
+    pub fn to_label(&self) -> String {
+        label(&self.to, self.to_identity.as_deref())
+    }
+}
+
+fn label(department: &str, identity: Option<&str>) -> String {
+    match identity {
+        Some(identity) if identity != department => format!("{department} ({identity})"),
+        _ => department.to_owned(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
