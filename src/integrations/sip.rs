@@ -41,7 +41,9 @@ pub struct ReferBody {
     pub to_uri: Option<String>,
     /// The Refer-To value: where the call should go, possibly with `?Replaces=...`
     /// (then the transfer is attended, i.e. warm).
-    #[schema(example = "<sip:3001@pbx.example.com?Replaces=b7e2%40pbx.example.com%3Bto-tag%3D1%3Bfrom-tag%3D2>")]
+    #[schema(
+        example = "<sip:3001@pbx.example.com?Replaces=b7e2%40pbx.example.com%3Bto-tag%3D1%3Bfrom-tag%3D2>"
+    )]
     pub refer_to: Option<String>,
     /// The Referred-By URI (RFC 3892): the agent who transfers; kept as `agent_id`.
     pub referred_by: Option<String>,
@@ -273,7 +275,9 @@ pub struct SipReply {
     pub phrase: &'static str,
     /// For a 403, the value of the Reason header (RFC 3326) naming the finding.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "SIP;cause=403;text=\"ping-pong: the call came from `activations` to `customer_service` less than a minute ago and would go straight back\"")]
+    #[schema(
+        example = "SIP;cause=403;text=\"ping-pong: the call came from `activations` to `customer_service` less than a minute ago and would go straight back\""
+    )]
     pub reason: Option<String>,
 }
 
@@ -302,7 +306,7 @@ pub fn refer_answer(answer: TransferAnswer) -> ReferAnswer {
                 .findings
                 .iter()
                 .find(|finding| finding.action == Verdict::Block)
-                .map(|finding| format!("{}: {}", finding.code, finding.message))
+                .map(|finding| named_finding(finding.code.as_str(), &finding.message))
                 .unwrap_or_else(|| "blocked by loopguard".to_owned());
             SipReply {
                 status: 403,
@@ -316,6 +320,17 @@ pub fn refer_answer(answer: TransferAnswer) -> ReferAnswer {
         sip,
         answer,
     }
+}
+
+/// `code: message`, without repeating the code when the message starts with it
+/// (`ping-pong: the call came ...`, `circular handoff: ...`).
+fn named_finding(code: &str, message: &str) -> String {
+    let spoken = code.replace('-', " ");
+    let rest = [code, spoken.as_str()]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix)?.strip_prefix(": "))
+        .unwrap_or(message);
+    format!("{code}: {rest}")
 }
 
 /// The inside of a SIP quoted-string (RFC 3261 §25.1): `"` and `\` escaped,
@@ -383,7 +398,8 @@ mod tests {
         );
         json["chain_id"] = "56a390f3d2b7310023a2".into();
         json["cseq"] = "2 REFER".into();
-        let chained = transfer_request(body(json), Some("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W")).unwrap();
+        let chained =
+            transfer_request(body(json), Some("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W")).unwrap();
         assert_eq!(chained.call_id.as_str(), "56a390f3d2b7310023a2");
         assert_eq!(chained.event_id.as_str(), "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W");
     }
@@ -425,15 +441,31 @@ mod tests {
             "+7".into(),
             serde_json::json!(true),
         ] {
-            assert!(serde_json::from_value::<Cseq>(bad.clone()).is_err(), "{bad}");
+            assert!(
+                serde_json::from_value::<Cseq>(bad.clone()).is_err(),
+                "{bad}"
+            );
         }
     }
 
     #[test]
-    fn reason_text_is_a_valid_quoted_string() {
+    fn the_reason_names_the_finding_once() {
         assert_eq!(
-            quoted_text("a \"b\" \\ c\r\nd"),
-            "a \\\"b\\\" \\\\ c  d"
+            named_finding("ping-pong", "ping-pong: the call came back"),
+            "ping-pong: the call came back"
         );
+        assert_eq!(
+            named_finding("circular-handoff", "circular handoff: a → b → a"),
+            "circular-handoff: a → b → a"
+        );
+        assert_eq!(
+            named_finding("max-hops-exceeded", "this would be transfer 4"),
+            "max-hops-exceeded: this would be transfer 4"
+        );
+    }
+
+    #[test]
+    fn reason_text_is_a_valid_quoted_string() {
+        assert_eq!(quoted_text("a \"b\" \\ c\r\nd"), "a \\\"b\\\" \\\\ c  d");
     }
 }

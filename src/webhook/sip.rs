@@ -15,7 +15,9 @@ use crate::core::engine::TransferAnswer;
 use crate::http::body::{parse_json, read_signed_json};
 use crate::http::signature::WEBHOOK_ID_HEADER;
 use crate::http::{ApiError, AppState, ErrorBody};
-use crate::integrations::sip::{ReferAnswer, ReferBody, ReferError, refer_answer, transfer_request};
+use crate::integrations::sip::{
+    ReferAnswer, ReferBody, ReferError, refer_answer, transfer_request,
+};
 
 #[utoipa::path(
     post,

@@ -1074,7 +1074,9 @@ impl<'a> Run<'a> {
             .find(|finding| finding.code == RuntimeCode::CircularHandoff)
         {
             assert!(
-                cycle.message.contains(&format!("`{}`", self.resolved(&request.to))),
+                cycle
+                    .message
+                    .contains(&format!("`{}`", self.resolved(&request.to))),
                 "the cycle names the department the call returns to\n{}",
                 context()
             );

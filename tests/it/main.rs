@@ -14,6 +14,7 @@ mod properties;
 mod robustness;
 mod sarif;
 mod serve_binary;
+mod sip;
 mod snapshots;
 mod store;
 mod support;

@@ -146,9 +146,7 @@ pub(super) fn judge(
         match rules.transfer_between(from, to) {
             None => push(
                 RuntimeCode::TransferNotAllowed,
-                format!(
-                    "the routing rules have no transfer from `{from_name}` to `{to_name}`"
-                ),
+                format!("the routing rules have no transfer from `{from_name}` to `{to_name}`"),
             ),
             Some(transfer) => {
                 if let Some(intent) = intent

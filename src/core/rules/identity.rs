@@ -41,8 +41,7 @@ impl SipAddress {
             reason,
         };
         let uri_text = addr_spec(text).map_err(|reason| error(reason.to_owned()))?;
-        let parsed =
-            SipUri::parse_with_warnings(uri_text).map_err(|problem| error(problem.0))?;
+        let parsed = SipUri::parse_with_warnings(uri_text).map_err(|problem| error(problem.0))?;
         if let Some(warning) = parsed
             .warnings
             .iter()
@@ -246,7 +245,10 @@ mod tests {
     fn index(aliases: &[(&str, usize)]) -> AliasIndex {
         let mut index = AliasIndex::default();
         for (alias, department) in aliases {
-            assert_eq!(index.insert(Alias::parse(alias).unwrap(), *department), None);
+            assert_eq!(
+                index.insert(Alias::parse(alias).unwrap(), *department),
+                None
+            );
         }
         index
     }
@@ -329,7 +331,11 @@ mod tests {
         assert_eq!(address.identity(), "sip:3001@pbx.example.com:5070");
         assert!(address.has_header("replaces"));
         assert_eq!(address.user(), Some("3001"));
-        assert!(!SipAddress::parse("sip:3001@pbx").unwrap().has_header("Replaces"));
+        assert!(
+            !SipAddress::parse("sip:3001@pbx")
+                .unwrap()
+                .has_header("Replaces")
+        );
         assert!(looks_like_sip("Carol <sips:carol@pbx>"));
         assert!(!looks_like_sip("sipping-queue"));
     }

@@ -279,7 +279,11 @@ impl Rules {
                 return;
             }
             Err(error) => {
-                diagnostics.push(Diagnostic::new(LintCode::InvalidValue, at, error.to_string()));
+                diagnostics.push(Diagnostic::new(
+                    LintCode::InvalidValue,
+                    at,
+                    error.to_string(),
+                ));
                 return;
             }
         };
@@ -315,9 +319,7 @@ impl Rules {
                     .aliases
                     .iter()
                     .zip(&first_department.alias_spans)
-                    .find(|(written, _)| {
-                        Alias::parse(written).ok() == Alias::parse(&text).ok()
-                    })
+                    .find(|(written, _)| Alias::parse(written).ok() == Alias::parse(&text).ok())
                     .map_or(first_department.id_span, |(_, span)| *span);
                 diagnostics.push(
                     Diagnostic::new(
@@ -330,9 +332,7 @@ impl Rules {
                     )
                     .with_primary_label(format!("transfers to it go to `{}`", first_department.id))
                     .with_label(first_span, "first claimed here")
-                    .with_help(
-                        "keep the alias in the one department this identity belongs to",
-                    ),
+                    .with_help("keep the alias in the one department this identity belongs to"),
                 );
             }
         }
