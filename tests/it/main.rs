@@ -8,6 +8,7 @@ mod crash;
 mod dashboard;
 mod engine_properties;
 mod hot_potato;
+mod identities;
 mod lint_cli;
 mod lint_fixtures;
 mod properties;
