@@ -21,7 +21,8 @@ use crate::support::{BinaryServer, TestServer, lint_fixture, repo_root};
 const RULES: &str = "tests/fixtures/sip/rules";
 const SECRET: &str = "whsec_c2lwLXRlc3Qtc2VjcmV0LW9mLWF0LWxlYXN0LTI0LWJ5dGVz";
 const REFER: &str = "/v1/integrations/sip/refer";
-/// The Replaces value of RFC 3891's example, escaped as a Refer-To URI header.
+/// The Replaces value of RFC 3891's example (`425928@bobster.example.org;to-tag=7743;
+/// from-tag=6472`), escaped as a Refer-To URI header.
 const REPLACES: &str = "?Replaces=425928%40bobster.example.org%3Bto-tag%3D7743%3Bfrom-tag%3D6472";
 const DEADLINE: Duration = Duration::from_secs(15);
 
@@ -39,7 +40,8 @@ fn refer(call_id: &str, cseq: u32, from: &str, refer_to: &str) -> Value {
         "from_uri": from,
         "to_uri": "sip:+14155550123@carrier.example.net",
         "refer_to": refer_to,
-        "referred_by": "<sip:agent-17@pbx.example.com>",
+        // RFC 3892's example, header parameter included.
+        "referred_by": "<sip:referrer@referrer.example>;cid=\"20398823.2UWQFN309shb3@referrer.example\"",
     })
 }
 
@@ -85,7 +87,7 @@ async fn an_attended_refer_is_warm_and_accepted_with_both_names_kept() {
         )
     );
     assert_eq!(hop["mode"], "warm");
-    assert_eq!(hop["agent_id"], "sip:agent-17@pbx.example.com");
+    assert_eq!(hop["agent_id"], "sip:referrer@referrer.example");
     server.stop().await;
 }
 
