@@ -7,7 +7,8 @@
 //! `kamailio-extra-modules`, `kamailio-tls-modules` (crypto, for signing) and
 //! `sip-tester` (SIPp). Without them it fails when `CI` is set and is skipped
 //! loudly otherwise. Kamailio and loopguard are started once, for one test that
-//! drives every scenario, so both are always stopped at its end.
+//! drives every scenario (the last with loopguard stopped: 503, failing closed), so
+//! both are always stopped at its end.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -614,4 +615,21 @@ fn kamailio_asks_loopguard_and_answers_sipp_refers_with_202_or_403() {
             .map(str::to_owned)
     };
     assert_ne!(call_id(&ping_pong[0]), call_id(&ping_pong[1]), "two legs");
+
+    // loopguard gone: the configuration fails closed.
+    loopguard.kill();
+    sipp(
+        &kamailio,
+        "refer_unavailable.xml",
+        &[
+            ("from_ext", "2001"),
+            ("refer_to", "<sip:3001@pbx.example.com>"),
+            ("chain", "unavailable"),
+        ],
+    );
+    assert!(
+        kamailio.log().contains("loopguard gave no verdict"),
+        "{}",
+        kamailio.log()
+    );
 }
