@@ -1,13 +1,17 @@
 //! The application state every handler shares: the rules in force, the store,
 //! metrics, the signature verifier, the clock, access settings and the live feed.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use jiff::Timestamp;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::attempts::FailedAttempts;
+use super::origin::HostPolicy;
 use super::signature::WebhookVerifier;
 use crate::clock::Clock;
 use crate::core::engine::Verdict;
@@ -17,6 +21,9 @@ use crate::store::CallStore;
 
 /// Default limit of a webhook body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Default time from the end of a request's head to its answer.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The state every handler shares.
 pub struct AppState {
@@ -35,6 +42,14 @@ pub struct AppState {
     pub live: tokio::sync::broadcast::Sender<LiveUpdate>,
     /// `None`: the dashboard and read APIs are open (loopback only, or `--insecure`).
     pub dashboard_token: Option<String>,
+    /// From the end of a request's head to its answer (see `http::deadline`).
+    pub request_timeout: Duration,
+    /// Which `Host` values are answered (see `http::origin`).
+    pub host_policy: HostPolicy,
+    /// Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Failed dashboard credentials per client (see `http::attempts`).
+    pub failed_attempts: FailedAttempts,
 }
 
 /// A new event, as announced to live views.
@@ -86,6 +101,10 @@ impl AppState {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             live: tokio::sync::broadcast::channel(1024).0,
             dashboard_token: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            host_policy: HostPolicy::default(),
+            trusted_proxies: Vec::new(),
+            failed_attempts: FailedAttempts::new(),
         }
     }
 
