@@ -179,7 +179,7 @@ impl Metrics {
         .expect("valid metric definition");
         let calls_expired = prometheus::IntCounter::new(
             "loopguard_calls_expired_total",
-            "Open calls forgotten after --open-call-max-idle without an event.",
+            "Open calls forgotten because no event came for longer than the idle limit.",
         )
         .expect("valid metric definition");
         let build_info = IntGaugeVec::new(

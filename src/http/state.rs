@@ -73,6 +73,12 @@ pub struct RulesStatus {
     pub last_reload_ok: bool,
     /// The refused reload's errors (concise form), when the last reload failed.
     pub last_reload_errors: Vec<String>,
+    /// When the reload now running started (absent when none runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub reload_started_at: Option<Timestamp>,
+    /// How long a reload may run before it is given up.
+    pub reload_timeout_seconds: u64,
 }
 
 impl AppState {
@@ -93,6 +99,8 @@ impl AppState {
                 loaded_at: clock.now(),
                 last_reload_ok: true,
                 last_reload_errors: Vec::new(),
+                reload_started_at: None,
+                reload_timeout_seconds: 30,
             }),
             store,
             metrics,
@@ -123,6 +131,24 @@ impl AppState {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// Says that a reload started (shown by `/readyz` until [`AppState::end_reload`]).
+    pub fn begin_reload(&self, timeout: Duration) {
+        let mut status = self.lock_rules_status();
+        status.reload_started_at = Some(self.clock.now());
+        status.reload_timeout_seconds = timeout.as_secs();
+    }
+
+    /// Says that the reload finished or was given up.
+    pub fn end_reload(&self) {
+        self.lock_rules_status().reload_started_at = None;
+    }
+
+    fn lock_rules_status(&self) -> std::sync::MutexGuard<'_, RulesStatus> {
+        self.rules_status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Puts new rules in force.

@@ -188,6 +188,13 @@ pub struct ServeArgs {
     /// Requests that may wait for the store's writer before the webhook answers 503.
     #[arg(long, env = "LOOPGUARD_STORE_QUEUE", default_value_t = 10_000)]
     pub store_queue: usize,
+    /// Open calls with no event for this long are forgotten (memory and disk): their
+    /// end never came.
+    #[arg(long, env = "LOOPGUARD_OPEN_CALL_MAX_IDLE", default_value = "24h", value_parser = parse_retention)]
+    pub open_call_max_idle: jiff::SignedDuration,
+    /// Hops kept per call; older ones are counted (`hops_omitted`), not kept.
+    #[arg(long, env = "LOOPGUARD_MAX_HOPS_KEPT", default_value_t = crate::core::engine::DEFAULT_MAX_HOPS_KEPT)]
+    pub max_hops_kept: usize,
     // Dashboard access
     /// Token for the dashboard and read APIs (`Authorization: Bearer`, or the /login form).
     /// Required when listening beyond loopback, unless --insecure. At least 16 bytes.
@@ -342,12 +349,18 @@ async fn run(
     let clock = Clock::system();
     let store: Arc<dyn CallStore> = if args.in_memory {
         tracing::warn!("--in-memory: call state will not survive a restart");
-        Arc::new(MemoryStore::new())
+        Arc::new(MemoryStore::with_limits(
+            args.retention,
+            args.open_call_max_idle,
+            args.max_hops_kept,
+        ))
     } else {
         let config = StoreConfig {
             retention: args.retention,
             queue_capacity: args.store_queue.max(1),
             max_database_bytes: args.max_database_bytes,
+            open_call_max_idle: args.open_call_max_idle,
+            max_hops_kept: args.max_hops_kept.max(1),
             ..StoreConfig::new(&args.data_dir)
         };
         let (store, report) = SqliteStore::open(config, metrics.clone(), clock.clone())
@@ -392,7 +405,12 @@ async fn run(
     let address = listener
         .local_addr()
         .map_err(|error| format!("cannot read the bound address: {error}"))?;
-    reload::spawn_reloader(state.clone(), args.rules.clone(), args.watch_rules);
+    reload::spawn_reloader(
+        state.clone(),
+        args.rules.clone(),
+        args.watch_rules,
+        args.reload_timeout,
+    );
     tracing::info!(%address, rules = %args.rules.display(), "loopguard listening");
     println!("listening on http://{address}");
     serve_with_limits(listener, state, limits, shutdown_signal())

@@ -19,10 +19,12 @@ pub struct Judgement {
     pub suggestion: Option<Suggestion>,
 }
 
-/// Judges one transfer against the call's hops that happened before it.
+/// Judges one transfer against the call's hops that happened before it;
+/// `transfers_omitted` counts the transfers of hops no longer kept (all older).
 pub(super) fn judge(
     rules: &Rules,
     hops: &[Hop],
+    transfers_omitted: u32,
     request: &TransferRequest,
     occurred_at: Timestamp,
 ) -> Judgement {
@@ -45,7 +47,7 @@ pub(super) fn judge(
     // Where the call has been before this event, in event time.
     let earlier = &hops[..hops.partition_point(|hop| hop.occurred_at <= occurred_at)];
     let mut path: Vec<(&str, Timestamp)> = Vec::with_capacity(earlier.len() + 2);
-    let mut taken: u32 = 0;
+    let mut taken: u32 = transfers_omitted;
     for hop in earlier.iter().filter(|hop| hop.moved) {
         if path
             .last()
