@@ -100,7 +100,9 @@ pub async fn login(
             StatusCode::TOO_MANY_REQUESTS,
             Html(login_form(
                 &next,
-                Some(&format!("Too many wrong tokens from your address; wait {wait} s and try again.")),
+                Some(&format!(
+                    "Too many wrong tokens from your address; wait {wait} s and try again."
+                )),
             )),
         )
             .into_response();
@@ -173,7 +175,10 @@ mod tests {
     fn login_only_redirects_to_local_paths() {
         let next = |text| safe_next(Some(text));
         assert_eq!(next("/calls/x").as_deref(), Some("/calls/x"));
-        assert_eq!(next("/calls?window=1h").as_deref(), Some("/calls?window=1h"));
+        assert_eq!(
+            next("/calls?window=1h").as_deref(),
+            Some("/calls?window=1h")
+        );
         assert_eq!(safe_next(None).as_deref(), Some("/"));
         for hostile in [
             "//evil.example",

@@ -44,7 +44,9 @@ impl FailedAttempts {
         if !table.contains_key(&key) && table.len() >= MAX_CLIENTS {
             key = OVERFLOW;
         }
-        table.get(&key).map_or(Ok(()), |empty_at| wait(*empty_at, now))
+        table
+            .get(&key)
+            .map_or(Ok(()), |empty_at| wait(*empty_at, now))
     }
 
     /// Counts a failure; `Err(seconds to wait)` when this one used up the burst.
@@ -94,9 +96,7 @@ fn key_of(client: Option<IpAddr>) -> IpAddr {
                 0,
             ))
         }
-        Some(IpAddr::V6(address)) => address
-            .to_ipv4_mapped()
-            .map_or(OVERFLOW, IpAddr::V4),
+        Some(IpAddr::V6(address)) => address.to_ipv4_mapped().map_or(OVERFLOW, IpAddr::V4),
         Some(address) => address,
         None => OVERFLOW,
     }

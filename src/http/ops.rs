@@ -34,7 +34,8 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Json<ReadyBody> {
     let mut problems = Vec::new();
     let mut status = "ready";
     if !rules.last_reload_ok {
-        problems.push("the last rules reload was refused; the last good rules are in force".to_owned());
+        problems
+            .push("the last rules reload was refused; the last good rules are in force".to_owned());
         status = "degraded";
     }
     if let Some(started) = rules.reload_started_at {

@@ -51,7 +51,10 @@ pub fn verdict(policy: &HostPolicy, method: &Method, headers: &HeaderMap) -> Res
                 .ok()
                 .and_then(|text| text.parse::<Authority>().ok())
                 .ok_or_else(|| {
-                    forbidden("the `Host` header is not a host name with an optional port", "host")
+                    forbidden(
+                        "the `Host` header is not a host name with an optional port",
+                        "host",
+                    )
                 })?,
         ),
     };
@@ -134,9 +137,11 @@ fn same_origin(origin: &str, host: Option<&Authority>, allowed_hosts: &[String])
         return false;
     };
     let origin_port = origin.port_or_known_default();
-    let host_port = host
-        .port_u16()
-        .or_else(|| origin.port_or_known_default().filter(|_| host.port().is_none()));
+    let host_port = host.port_u16().or_else(|| {
+        origin
+            .port_or_known_default()
+            .filter(|_| host.port().is_none())
+    });
     normalized(host.host()) == origin_host && origin_port == host_port
 }
 
@@ -158,10 +163,22 @@ mod tests {
             loopback_only: true,
             allowed_hosts: vec!["loopguard.internal".to_owned()],
         };
-        for host in ["localhost:8080", "127.0.0.1:8080", "[::1]:8080", "LOCALHOST", "app.localhost", "loopguard.internal:80"] {
+        for host in [
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "LOCALHOST",
+            "app.localhost",
+            "loopguard.internal:80",
+        ] {
             assert!(check(&policy, Method::GET, &[("host", host)]), "{host}");
         }
-        for host in ["evil.example:8080", "127.0.0.1.evil.example", "localhost.evil.example", "0.0.0.0:8080"] {
+        for host in [
+            "evil.example:8080",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example",
+            "0.0.0.0:8080",
+        ] {
             assert!(!check(&policy, Method::GET, &[("host", host)]), "{host}");
         }
         assert!(check(&policy, Method::GET, &[]), "no Host: not a browser");
@@ -173,17 +190,43 @@ mod tests {
     fn state_changing_requests_from_another_origin_are_refused() {
         let policy = HostPolicy::default();
         let host = ("host", "127.0.0.1:8080");
-        assert!(check(&policy, Method::POST, &[host, ("origin", "http://127.0.0.1:8080")]));
-        assert!(check(&policy, Method::POST, &[host]), "no Origin: not a browser");
-        assert!(!check(&policy, Method::POST, &[host, ("origin", "http://evil.example")]));
-        assert!(!check(&policy, Method::POST, &[host, ("origin", "http://127.0.0.1:9999")]));
-        assert!(!check(&policy, Method::POST, &[host, ("origin", "null")]));
-        assert!(!check(&policy, Method::POST, &[host, ("sec-fetch-site", "cross-site")]));
-        assert!(check(&policy, Method::GET, &[host, ("origin", "http://evil.example")]));
         assert!(check(
             &policy,
             Method::POST,
-            &[("host", "loopguard.example"), ("origin", "https://loopguard.example")]
+            &[host, ("origin", "http://127.0.0.1:8080")]
+        ));
+        assert!(
+            check(&policy, Method::POST, &[host]),
+            "no Origin: not a browser"
+        );
+        assert!(!check(
+            &policy,
+            Method::POST,
+            &[host, ("origin", "http://evil.example")]
+        ));
+        assert!(!check(
+            &policy,
+            Method::POST,
+            &[host, ("origin", "http://127.0.0.1:9999")]
+        ));
+        assert!(!check(&policy, Method::POST, &[host, ("origin", "null")]));
+        assert!(!check(
+            &policy,
+            Method::POST,
+            &[host, ("sec-fetch-site", "cross-site")]
+        ));
+        assert!(check(
+            &policy,
+            Method::GET,
+            &[host, ("origin", "http://evil.example")]
+        ));
+        assert!(check(
+            &policy,
+            Method::POST,
+            &[
+                ("host", "loopguard.example"),
+                ("origin", "https://loopguard.example")
+            ]
         ));
     }
 }

@@ -302,9 +302,7 @@ impl SignatureError {
             | SignatureError::TimestampInFuture { .. } => WEBHOOK_TIMESTAMP_HEADER,
             SignatureError::NoV1Signature
             | SignatureError::NoMatchingSignature
-            | SignatureError::SignatureHeaderTooLong { .. } => {
-                WEBHOOK_SIGNATURE_HEADER
-            }
+            | SignatureError::SignatureHeaderTooLong { .. } => WEBHOOK_SIGNATURE_HEADER,
         }
     }
 }
@@ -826,7 +824,11 @@ mod tests {
             verify_signature_header(&huge),
             Err(SignatureError::SignatureHeaderTooLong { .. })
         ));
-        let many = format!("{}{}", "v1,AAAA ".repeat(MAX_SIGNATURES_TRIED), valid_signature());
+        let many = format!(
+            "{}{}",
+            "v1,AAAA ".repeat(MAX_SIGNATURES_TRIED),
+            valid_signature()
+        );
         assert!(many.len() <= MAX_SIGNATURE_HEADER_BYTES);
         assert_eq!(
             verify_signature_header(&many),

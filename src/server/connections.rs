@@ -65,7 +65,9 @@ pub fn raise_open_file_limit() -> std::io::Result<u64> {
 
 /// The connection cap that fits under `open_file_limit` with room for the rest.
 pub fn fit_connection_cap(wanted: usize, open_file_limit: u64) -> usize {
-    let room = open_file_limit.saturating_sub(RESERVED_FILE_DESCRIPTORS).max(1);
+    let room = open_file_limit
+        .saturating_sub(RESERVED_FILE_DESCRIPTORS)
+        .max(1);
     wanted.min(usize::try_from(room).unwrap_or(usize::MAX))
 }
 

@@ -26,12 +26,12 @@ use tower_http::trace::TraceLayer;
 use crate::clock::Clock;
 use crate::core::duration::parse_duration;
 use crate::exit::Failure;
-use crate::http::signature::{WebhookSecret, WebhookVerifier};
 use crate::http::origin::HostPolicy;
+use crate::http::signature::{WebhookSecret, WebhookVerifier};
 use crate::http::{AppState, DEFAULT_MAX_BODY_BYTES, access, deadline, ops, origin, read};
 use crate::metrics::Metrics;
-use connections::ConnectionLimits;
 use crate::store::{CallStore, MemoryStore, SqliteStore, StoreConfig};
+use connections::ConnectionLimits;
 
 /// The router, with every route and the request-tracing layer.
 pub fn app(state: Arc<AppState>) -> Router {
@@ -202,10 +202,18 @@ pub struct ServeArgs {
     pub dashboard_token: Option<String>,
     /// More host names requests may be addressed to while the dashboard has no token
     /// (loopback names always work); also accepted as the `Origin` of POSTs.
-    #[arg(long = "allowed-host", env = "LOOPGUARD_ALLOWED_HOSTS", value_delimiter = ' ')]
+    #[arg(
+        long = "allowed-host",
+        env = "LOOPGUARD_ALLOWED_HOSTS",
+        value_delimiter = ' '
+    )]
     pub allowed_hosts: Vec<String>,
     /// Proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
-    #[arg(long = "trusted-proxy", env = "LOOPGUARD_TRUSTED_PROXIES", value_delimiter = ' ')]
+    #[arg(
+        long = "trusted-proxy",
+        env = "LOOPGUARD_TRUSTED_PROXIES",
+        value_delimiter = ' '
+    )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
     // Connections and timeouts
     /// Connections open at once; more are closed when accepted (logged and counted).
@@ -411,9 +419,10 @@ async fn run(
         args.watch_rules,
         args.reload_timeout,
     );
+    let shutdown = shutdown_signal();
     tracing::info!(%address, rules = %args.rules.display(), "loopguard listening");
     println!("listening on http://{address}");
-    serve_with_limits(listener, state, limits, shutdown_signal())
+    serve_with_limits(listener, state, limits, shutdown)
         .await
         .map_err(|error| Failure::runtime(format!("server failed: {error}")))?;
     tracing::info!("shut down cleanly");
@@ -448,29 +457,45 @@ fn connection_limits(args: &ServeArgs) -> ConnectionLimits {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called,
+/// not when the future is first polled, so a signal sent right after "listening on"
+/// is not lost (its default action would kill the process without a drain).
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::terminate(),
-        ) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
-                let _ = interrupt.await;
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                (interrupt, terminate) => {
+                    tracing::error!(
+                        sigint = interrupt.is_ok(),
+                        sigterm = terminate.is_ok(),
+                        "cannot listen for SIGINT or SIGTERM; stopping on the other"
+                    );
+                    match (interrupt, terminate) {
+                        (Ok(mut signal), _) | (_, Ok(mut signal)) => {
+                            signal.recv().await;
+                        }
+                        _ => std::future::pending::<()>().await,
+                    }
+                }
             }
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+            tracing::info!("shutdown requested: draining in-flight requests");
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutdown requested: draining in-flight requests");
+        }
     }
-    tracing::info!("shutdown requested: draining in-flight requests");
 }

@@ -50,10 +50,10 @@ pub fn spawn_reloader(state: Arc<AppState>, path: PathBuf, watch: bool, timeout:
     #[cfg(unix)]
     {
         let sender = sender.clone();
+        // Installed now, not in the task: a SIGHUP's default action ends the process.
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         tokio::spawn(async move {
-            let Ok(mut hangup) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            else {
+            let Ok(mut hangup) = hangup else {
                 tracing::error!("cannot listen for SIGHUP; rules reload on SIGHUP is off");
                 return;
             };
@@ -152,7 +152,10 @@ fn start_watching(
             let _ = sender.try_send("rules changed");
         }
     })?;
-    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
         watcher.watch(parent, notify::RecursiveMode::NonRecursive)?;
     }
     watcher.watch(path, notify::RecursiveMode::Recursive)?;

@@ -942,7 +942,10 @@ impl Writer {
 }
 
 /// Deletes calls and their events inside `transaction`.
-fn delete_calls(transaction: &rusqlite::Transaction<'_>, call_ids: &[&str]) -> Result<(), rusqlite::Error> {
+fn delete_calls(
+    transaction: &rusqlite::Transaction<'_>,
+    call_ids: &[&str],
+) -> Result<(), rusqlite::Error> {
     let mut delete_events = transaction.prepare_cached("DELETE FROM events WHERE call_id = ?1")?;
     let mut delete_call = transaction.prepare_cached("DELETE FROM calls WHERE call_id = ?1")?;
     for call_id in call_ids {

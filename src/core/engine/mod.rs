@@ -248,7 +248,10 @@ impl Engine {
             record.omitted.transfers_taken += u32::from(oldest.moved);
             dropped = Some(oldest.event_id);
         }
-        (position + record.omitted.hops as usize - usize::from(dropped.is_some()), dropped)
+        (
+            position + record.omitted.hops as usize - usize::from(dropped.is_some()),
+            dropped,
+        )
     }
 
     /// The stored answer when `event_id` was already recorded: `same` returns it when
