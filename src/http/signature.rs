@@ -811,7 +811,7 @@ mod tests {
     fn an_all_zero_or_repeated_secret_is_refused_as_not_random() {
         for key in [vec![0u8; 32], b"abababababababababababababababab".to_vec()] {
             let text = format!("whsec_{}", STANDARD.encode(key));
-            let error = WebhookSecret::parse(&text).err().expect("not random");
+            let error = WebhookSecret::parse(&text).expect_err("not random");
             assert!(matches!(error, SecretError::NotRandom { .. }), "{error}");
             assert!(error.to_string().contains("openssl rand"), "{error}");
         }

@@ -460,7 +460,7 @@ fn a_call_keeps_its_newest_hops_counts_the_rest_and_still_answers_redeliveries()
         &["--max-hops-kept", "10"],
     );
     let mut first_answer = Value::Null;
-    let mut last_size = 0;
+    let mut last_answer = String::new();
     for index in 0..300 {
         let (from, to) = if index == 0 {
             ("customer_service", "billing")
@@ -470,22 +470,37 @@ fn a_call_keeps_its_newest_hops_counts_the_rest_and_still_answers_redeliveries()
         let body = transfer(&format!("e{index}"), "runaway", from, to).to_string();
         let (status, answer) = http(&server.base, "POST", "/v1/transfers", Some(&body)).unwrap();
         assert_eq!(status, 200, "{answer}");
-        last_size = answer.len();
+        last_answer = answer.clone();
         if index == 0 {
             first_answer = serde_json::from_str(&answer).unwrap();
         }
     }
-    assert!(last_size < 8_000, "answer of {last_size} bytes");
+    assert!(
+        last_answer.len() < 8_000,
+        "answer of {} bytes",
+        last_answer.len()
+    );
     let (status, record) = http(&server.base, "GET", "/v1/calls/runaway", None).unwrap();
     assert_eq!(status, 200);
     assert!(record.len() < 20_000, "record of {} bytes", record.len());
     let record: Value = serde_json::from_str(&record).unwrap();
     assert_eq!(record["hops"].as_array().unwrap().len(), 10);
     assert_eq!(record["omitted"]["hops"], 290);
+    let kept_moves = record["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|hop| hop["moved"] == true)
+        .count() as u64;
+    let omitted_moves = record["omitted"]["transfers_taken"].as_u64().unwrap();
+    assert!(omitted_moves >= 1, "the first, dropped hop moved the call");
+    let last: Value = serde_json::from_str(&last_answer).unwrap();
     assert_eq!(
-        record["omitted"]["transfers_taken"], 1,
-        "the first, dropped hop moved the call"
+        last["transfers_taken"].as_u64().unwrap(),
+        omitted_moves + kept_moves,
+        "transfers of dropped hops still count"
     );
+    assert_eq!(last["hops_omitted"], 290);
 
     // The first event's hop is no longer kept in memory; its redelivery still gets
     // the answer it got, from disk, and adds no hop.
