@@ -25,7 +25,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::core::duration::parse_duration;
 use crate::core::engine::CallRecord;
 use crate::core::stats::{self, Window};
-use crate::http::body::require_json;
+use crate::http::body::{require_json, verify_signature};
 use crate::http::query::Query;
 use crate::http::{ApiError, AppState, ErrorBody, ErrorCode};
 use crate::webhook::callback::record_callback;
@@ -451,6 +451,11 @@ async fn mark_callback(
     // not application/json, so this also keeps other sites from marking callbacks
     // when the dashboard runs without a token on loopback.
     require_json(&headers)?;
+    // Without a dashboard token nobody signed in, so with a webhook secret configured
+    // the mark must carry the webhook signature: one credential or the other.
+    if state.dashboard_token.is_none() {
+        verify_signature(&state, &headers, &body)?;
+    }
     record_callback(&state, &call_id, &headers, &body)
         .await
         .map(Json)

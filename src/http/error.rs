@@ -48,6 +48,7 @@ error_codes! {
     InvalidForm => "invalid-form", BAD_REQUEST, "The form body cannot be decoded.";
     InvalidQuery => "invalid-query", BAD_REQUEST, "The query string cannot be decoded.";
     UnreadableBody => "unreadable-body", BAD_REQUEST, "The body could not be read completely.";
+    RequestTimeout => "request-timeout", REQUEST_TIMEOUT, "The body did not arrive (or the answer was not ready) within the request timeout.";
     InvalidValue => "invalid-value", UNPROCESSABLE_ENTITY, "A field or parameter is present but not acceptable.";
     MissingField => "missing-field", UNPROCESSABLE_ENTITY, "A required field is absent.";
     UnknownParameter => "unknown-parameter", UNPROCESSABLE_ENTITY, "A query parameter this endpoint does not take.";

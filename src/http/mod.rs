@@ -8,10 +8,14 @@
 //! `server::app` assembles them into one router.
 
 pub mod access;
+pub mod attempts;
 pub mod body;
+pub mod client;
+pub mod deadline;
 pub mod error;
 pub mod fields;
 pub mod ops;
+pub mod origin;
 pub mod query;
 pub mod read;
 pub mod signature;

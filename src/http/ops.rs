@@ -18,20 +18,45 @@ pub async fn healthz() -> &'static str {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadyBody {
-    /// `ready`, or `degraded` when the last rules reload was refused (the last good rules still serve).
+    /// `ready`; `reloading` while a rules reload runs within its deadline; `degraded`
+    /// when the last reload was refused or a reload ran past its deadline (the last
+    /// good rules still serve), or when the store cannot take writes.
     pub status: &'static str,
+    /// Why the status is not `ready`, one sentence each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
     pub rules: RulesStatus,
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = ReadyBody)))]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Json<ReadyBody> {
     let rules = state.rules_status();
+    let mut problems = Vec::new();
+    let mut status = "ready";
+    if !rules.last_reload_ok {
+        problems
+            .push("the last rules reload was refused; the last good rules are in force".to_owned());
+        status = "degraded";
+    }
+    if let Some(started) = rules.reload_started_at {
+        let running = state.clock.now().duration_since(started).as_secs();
+        if running > rules.reload_timeout_seconds as i64 {
+            problems.push(format!(
+                "a rules reload has run for {running} s, past its {} s deadline; the last good rules are in force",
+                rules.reload_timeout_seconds
+            ));
+            status = "degraded";
+        } else if status == "ready" {
+            status = "reloading";
+        }
+    }
+    if let Some(reason) = state.store.write_problem() {
+        problems.push(reason);
+        status = "degraded";
+    }
     Json(ReadyBody {
-        status: if rules.last_reload_ok {
-            "ready"
-        } else {
-            "degraded"
-        },
+        status,
+        problems,
         rules,
     })
 }

@@ -5,6 +5,7 @@
 //! port 0; `run_from_cli` binds the configured address, loads the rules, and wires
 //! signals and rules reloading.
 
+pub mod connections;
 pub mod openapi;
 pub mod reload;
 
@@ -12,21 +13,25 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::MatchedPath;
-use axum::http::{Request, header};
+use axum::http::{HeaderValue, Request, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::clock::Clock;
 use crate::core::duration::parse_duration;
 use crate::exit::Failure;
+use crate::http::origin::HostPolicy;
 use crate::http::signature::{WebhookSecret, WebhookVerifier};
-use crate::http::{AppState, DEFAULT_MAX_BODY_BYTES, access, ops, read};
+use crate::http::{AppState, DEFAULT_MAX_BODY_BYTES, access, deadline, ops, origin, read};
 use crate::metrics::Metrics;
 use crate::store::{CallStore, MemoryStore, SqliteStore, StoreConfig};
+use connections::ConnectionLimits;
 
 /// The router, with every route and the request-tracing layer.
 pub fn app(state: Arc<AppState>) -> Router {
@@ -48,6 +53,26 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/openapi.json", get(openapi_json))
         .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            deadline::request_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            origin::check_host_and_origin,
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -74,6 +99,13 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Every answer's policy: our own script, stylesheet and data only, no framing (also
+/// `X-Frame-Options: DENY` for older browsers), forms post only to us. Inline `style`
+/// attributes stay allowed for the bounce matrix's cell colours.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     style-src-attr 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
 async fn openapi_json() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -82,15 +114,24 @@ async fn openapi_json() -> impl IntoResponse {
 }
 
 /// Serves the app on a bound listener until `shutdown` resolves, then drains
-/// in-flight requests.
+/// in-flight requests (for at most the default drain time).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with_limits(listener, state, ConnectionLimits::default(), shutdown).await
+}
+
+/// [`serve`] with explicit connection limits and timeouts.
+pub async fn serve_with_limits(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let metrics = state.metrics.clone();
+    connections::run(listener, app(state), metrics, limits, shutdown).await
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -147,11 +188,63 @@ pub struct ServeArgs {
     /// Requests that may wait for the store's writer before the webhook answers 503.
     #[arg(long, env = "LOOPGUARD_STORE_QUEUE", default_value_t = 10_000)]
     pub store_queue: usize,
+    /// Open calls with no event for this long are forgotten (memory and disk): their
+    /// end never came.
+    #[arg(long, env = "LOOPGUARD_OPEN_CALL_MAX_IDLE", default_value = "24h", value_parser = parse_retention)]
+    pub open_call_max_idle: jiff::SignedDuration,
+    /// Hops kept per call; older ones are counted (`hops_omitted`), not kept.
+    #[arg(long, env = "LOOPGUARD_MAX_HOPS_KEPT", default_value_t = crate::core::engine::DEFAULT_MAX_HOPS_KEPT)]
+    pub max_hops_kept: usize,
     // Dashboard access
     /// Token for the dashboard and read APIs (`Authorization: Bearer`, or the /login form).
     /// Required when listening beyond loopback, unless --insecure. At least 16 bytes.
     #[arg(long, env = "LOOPGUARD_DASHBOARD_TOKEN", hide_env_values = true)]
     pub dashboard_token: Option<String>,
+    /// More host names requests may be addressed to while the dashboard has no token
+    /// (loopback names always work); also accepted as the `Origin` of POSTs.
+    #[arg(
+        long = "allowed-host",
+        env = "LOOPGUARD_ALLOWED_HOSTS",
+        value_delimiter = ' '
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    #[arg(
+        long = "trusted-proxy",
+        env = "LOOPGUARD_TRUSTED_PROXIES",
+        value_delimiter = ' '
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    // Connections and timeouts
+    /// Connections open at once; more are closed when accepted (logged and counted).
+    /// Lowered at start to fit the open-file limit.
+    #[arg(long, env = "LOOPGUARD_MAX_CONNECTIONS", default_value_t = connections::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Time a connection has to send a complete request head, from its opening or the
+    /// end of its previous answer: the header-read and the keep-alive idle timeout.
+    #[arg(long, env = "LOOPGUARD_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub header_timeout: Duration,
+    /// Time from a request's head to its answer: a body not received by then gets 408.
+    #[arg(long, env = "LOOPGUARD_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub request_timeout: Duration,
+    /// How long one write to a client that stopped reading may stall.
+    #[arg(long, env = "LOOPGUARD_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    pub write_timeout: Duration,
+    /// At shutdown, how long open connections may finish before they are closed.
+    #[arg(long, env = "LOOPGUARD_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub drain_timeout: Duration,
+    /// How long a rules reload may run before it is given up (the last good rules stay).
+    #[arg(long, env = "LOOPGUARD_RELOAD_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    pub reload_timeout: Duration,
+}
+
+/// A timeout flag: a duration of at least a second.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text).map_err(|error| error.to_string())?;
+    if duration < jiff::SignedDuration::from_secs(1) {
+        return Err(format!("`{text}` is shorter than a second"));
+    }
+    Duration::try_from(duration).map_err(|error| format!("`{text}`: {error}"))
 }
 
 fn parse_retention(text: &str) -> Result<jiff::SignedDuration, String> {
@@ -174,7 +267,10 @@ pub fn run_from_cli(args: ServeArgs) -> Result<u8, Failure> {
         .enable_all()
         .build()
         .map_err(|error| Failure::runtime(format!("cannot start the async runtime: {error}")))?;
-    runtime.block_on(run(args, verifier, dashboard_token))
+    let result = runtime.block_on(run(args, verifier, dashboard_token));
+    // A blocking task (a rules reload still linting) must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    result
 }
 
 fn init_logging(format: LogFormat) {
@@ -261,12 +357,18 @@ async fn run(
     let clock = Clock::system();
     let store: Arc<dyn CallStore> = if args.in_memory {
         tracing::warn!("--in-memory: call state will not survive a restart");
-        Arc::new(MemoryStore::new())
+        Arc::new(MemoryStore::with_limits(
+            args.retention,
+            args.open_call_max_idle,
+            args.max_hops_kept,
+        ))
     } else {
         let config = StoreConfig {
             retention: args.retention,
             queue_capacity: args.store_queue.max(1),
             max_database_bytes: args.max_database_bytes,
+            open_call_max_idle: args.open_call_max_idle,
+            max_hops_kept: args.max_hops_kept.max(1),
             ..StoreConfig::new(&args.data_dir)
         };
         let (store, report) = SqliteStore::open(config, metrics.clone(), clock.clone())
@@ -290,64 +392,110 @@ async fn run(
     )
     .with_verifier(verifier);
     state.max_body_bytes = args.max_body_bytes;
+    state.request_timeout = args.request_timeout;
+    state.host_policy = HostPolicy {
+        // DNS rebinding: an open dashboard on loopback answers only loopback names.
+        loopback_only: dashboard_token.is_none() && args.listen.ip().is_loopback(),
+        allowed_hosts: args
+            .allowed_hosts
+            .iter()
+            .map(|host| host.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|host| !host.is_empty())
+            .collect(),
+    };
+    state.trusted_proxies = args.trusted_proxies.clone();
     state.dashboard_token = dashboard_token;
     let state = Arc::new(state);
+    let limits = connection_limits(&args);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
     let address = listener
         .local_addr()
         .map_err(|error| format!("cannot read the bound address: {error}"))?;
-    reload::spawn_reloader(state.clone(), args.rules.clone(), args.watch_rules);
-    tracing::info!(%address, rules = %args.rules.display(), "loopguard listening");
+    reload::spawn_reloader(
+        state.clone(),
+        args.rules.clone(),
+        args.watch_rules,
+        args.reload_timeout,
+    );
     let shutdown = shutdown_signal();
+    tracing::info!(%address, rules = %args.rules.display(), "loopguard listening");
     println!("listening on http://{address}");
-    serve(listener, state, shutdown)
+    serve_with_limits(listener, state, limits, shutdown)
         .await
         .map_err(|error| Failure::runtime(format!("server failed: {error}")))?;
     tracing::info!("shut down cleanly");
     Ok(0)
 }
 
-/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called,
-/// not when the future is first polled: `serve` prints "listening on" before it
-/// polls, and a SIGTERM in between would otherwise kill the process outright.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    let handlers = {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(interrupt), Ok(terminate)) => Some((interrupt, terminate)),
-            (interrupt, terminate) => {
-                let error = interrupt.err().or(terminate.err());
-                tracing::error!(
-                    ?error,
-                    "cannot listen for SIGINT and SIGTERM; falling back to Ctrl-C"
+/// The connection limits of the flags, with the cap fitted under the open-file
+/// limit (raised to the hard limit first when it is lower).
+fn connection_limits(args: &ServeArgs) -> ConnectionLimits {
+    let mut max_connections = args.max_connections.max(1);
+    match connections::raise_open_file_limit() {
+        Ok(open_files) => {
+            let fitted = connections::fit_connection_cap(max_connections, open_files);
+            if fitted < max_connections {
+                tracing::warn!(
+                    open_files,
+                    max_connections = fitted,
+                    "the open-file limit allows only {fitted} connections; raise `ulimit -n` (the hard limit) to allow --max-connections {max_connections}"
                 );
-                None
             }
+            max_connections = fitted;
         }
-    };
-    async move {
-        #[cfg(unix)]
-        match handlers {
-            Some((mut interrupt, mut terminate)) => {
-                tokio::select! {
-                    _ = interrupt.recv() => {}
-                    _ = terminate.recv() => {}
+        Err(error) => {
+            tracing::warn!(%error, "cannot read or raise the open-file limit; keeping --max-connections as given");
+        }
+    }
+    ConnectionLimits {
+        max_connections,
+        header_timeout: args.header_timeout,
+        write_timeout: args.write_timeout,
+        drain_timeout: args.drain_timeout,
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called,
+/// not when the future is first polled, so a signal sent right after "listening on"
+/// is not lost (its default action would kill the process without a drain).
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                (interrupt, terminate) => {
+                    tracing::error!(
+                        sigint = interrupt.is_ok(),
+                        sigterm = terminate.is_ok(),
+                        "cannot listen for SIGINT or SIGTERM; stopping on the other"
+                    );
+                    match (interrupt, terminate) {
+                        (Ok(mut signal), _) | (_, Ok(mut signal)) => {
+                            signal.recv().await;
+                        }
+                        _ => std::future::pending::<()>().await,
+                    }
                 }
             }
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            tracing::info!("shutdown requested: draining in-flight requests");
         }
-        #[cfg(not(unix))]
-        {
+    }
+    #[cfg(not(unix))]
+    {
+        async move {
             let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutdown requested: draining in-flight requests");
         }
-        tracing::info!("shutdown requested: draining in-flight requests");
     }
 }

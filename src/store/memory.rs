@@ -1,8 +1,11 @@
-//! The memory-only store: the engine behind a mutex, nothing on disk.
+//! The memory-only store: the engine behind a mutex, nothing on disk. Ended calls
+//! past the retention age and open calls idle too long are forgotten every
+//! [`SWEEP_EVERY`] events, so memory stays bounded here too.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use super::{CallStore, StoreError, StoreFuture};
 use crate::core::engine::{
@@ -11,12 +14,27 @@ use crate::core::engine::{
 };
 use crate::core::rules::Rules;
 
+/// Events between two sweeps for old calls.
+pub const SWEEP_EVERY: u64 = 1024;
+
 /// Keeps the engine in memory. Nothing survives a restart.
-#[derive(Default)]
 pub struct MemoryStore {
     // A std mutex: it is never held across an await, and the critical section is
     // a few microseconds (see mini-redis's db.rs for the reasoning).
     engine: Mutex<Engine>,
+    retention: SignedDuration,
+    open_call_max_idle: SignedDuration,
+    events: AtomicU64,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_limits(
+            SignedDuration::from_hours(7 * 24),
+            SignedDuration::from_hours(24),
+            crate::core::engine::DEFAULT_MAX_HOPS_KEPT,
+        )
+    }
 }
 
 impl MemoryStore {
@@ -24,8 +42,34 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn engine(&self) -> std::sync::MutexGuard<'_, Engine> {
-        lock_engine(&self.engine)
+    /// Forgets ended calls older than `retention` and open calls idle longer than
+    /// `open_call_max_idle`; keeps `max_hops_kept` hops per call.
+    pub fn with_limits(
+        retention: SignedDuration,
+        open_call_max_idle: SignedDuration,
+        max_hops_kept: usize,
+    ) -> Self {
+        Self {
+            engine: Mutex::new(Engine::new().with_max_hops_kept(max_hops_kept)),
+            retention,
+            open_call_max_idle,
+            events: AtomicU64::new(0),
+        }
+    }
+
+    /// The engine, swept for old calls every [`SWEEP_EVERY`] events.
+    fn engine(&self, now: Timestamp) -> std::sync::MutexGuard<'_, Engine> {
+        let mut engine = lock_engine(&self.engine);
+        if self.events.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            if let Ok(cutoff) = now.checked_sub(self.retention) {
+                engine.evict_ended_before(cutoff);
+            }
+            if let Ok(cutoff) = now.checked_sub(self.open_call_max_idle) {
+                let idle = engine.idle_open_calls(cutoff, usize::MAX);
+                engine.forget_calls(&idle);
+            }
+        }
+        engine
     }
 }
 
@@ -45,7 +89,7 @@ impl CallStore for MemoryStore {
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<TransferAnswer>> {
         let result = self
-            .engine()
+            .engine(received_at)
             .transfer(&rules, request, received_at)
             .map_err(StoreError::from);
         Box::pin(std::future::ready(result))
@@ -57,7 +101,7 @@ impl CallStore for MemoryStore {
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<EndAnswer>> {
         let result = self
-            .engine()
+            .engine(received_at)
             .end_call(request, received_at)
             .map_err(StoreError::from);
         Box::pin(std::future::ready(result))
@@ -69,13 +113,13 @@ impl CallStore for MemoryStore {
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<CallRecord>> {
         let result = self
-            .engine()
+            .engine(received_at)
             .mark_callback(request, received_at)
             .map_err(StoreError::from);
         Box::pin(std::future::ready(result))
     }
 
     fn read(&self, read: &mut dyn FnMut(&Engine)) {
-        read(&self.engine());
+        read(&lock_engine(&self.engine));
     }
 }

@@ -74,6 +74,11 @@ pub trait CallStore: Send + Sync + 'static {
         calls
     }
 
+    /// Why the store cannot take writes now (for `/readyz`), if it cannot.
+    fn write_problem(&self) -> Option<String> {
+        None
+    }
+
     fn active_calls(&self) -> usize {
         let mut count = 0;
         self.read(&mut |engine| count = engine.active_calls());

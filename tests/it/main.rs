@@ -7,6 +7,7 @@ mod architecture;
 mod crash;
 mod dashboard;
 mod engine_properties;
+mod hostile;
 mod hot_potato;
 mod identities;
 mod lint_cli;

@@ -107,8 +107,13 @@ pub struct TransferAnswer {
     pub hop: u32,
     /// Transfers the call has actually taken after this answer.
     pub transfers_taken: u32,
-    /// The departments the call went through, in order, after this answer.
+    /// The departments the call went through, in order, after this answer (from the
+    /// hops kept: see `hops_omitted`).
     pub chain: Vec<ChainStep>,
+    /// Older hops of the call that are no longer kept, so not in `chain`; absent
+    /// when none were dropped.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hops_omitted: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<Suggestion>,
     #[schema(value_type = String, format = DateTime)]
@@ -135,4 +140,8 @@ pub struct EndAnswer {
     pub occurred_at: Timestamp,
     pub transfers_taken: u32,
     pub chain: Vec<ChainStep>,
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
 }

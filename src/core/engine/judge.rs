@@ -20,10 +20,12 @@ pub struct Judgement {
 }
 
 /// Judges one transfer against the call's hops that happened before it. `from` and
-/// `to` are the departments the request's identities resolved to.
+/// `to` are the departments the request's identities resolved to;
+/// `transfers_omitted` counts the transfers of hops no longer kept (all older).
 pub(super) fn judge(
     rules: &Rules,
     hops: &[Hop],
+    transfers_omitted: u32,
     request: &TransferRequest,
     (from, to): (&Party, &Party),
     occurred_at: Timestamp,
@@ -48,7 +50,7 @@ pub(super) fn judge(
     // Where the call has been before this event, in event time.
     let earlier = &hops[..hops.partition_point(|hop| hop.occurred_at <= occurred_at)];
     let mut path: Vec<(&str, Timestamp)> = Vec::with_capacity(earlier.len() + 2);
-    let mut taken: u32 = 0;
+    let mut taken: u32 = transfers_omitted;
     for hop in earlier.iter().filter(|hop| hop.moved) {
         if path
             .last()

@@ -26,7 +26,7 @@ pub use answer::{
     Verdict,
 };
 pub use judge::{Judgement, is_e164};
-pub use record::{CallEnd, CallRecord, CallbackMark, Hop, RecordedEvent};
+pub use record::{CallEnd, CallRecord, CallbackMark, Hop, Omitted, RecordedEvent};
 pub use request::{
     CallId, CallOutcome, CallbackRequest, CallbackStatus, EndRequest, EventId, InputError,
     MAX_CALLBACK_NUMBER_LENGTH, MAX_EXTERNAL_ID_LENGTH, TransferRequest, parse_callback_number,
@@ -56,8 +56,17 @@ pub enum EngineError {
     UnknownCall { call_id: CallId },
 }
 
+/// Hops kept per call by default: far more than any real call takes, few enough
+/// that a runaway call costs a bounded amount of memory and judging time.
+pub const DEFAULT_MAX_HOPS_KEPT: usize = 100;
+
 /// All live state: calls and the answers already given.
-#[derive(Debug, Default, Clone)]
+///
+/// Per call only the newest `max_hops_kept` hops are kept, with their recorded
+/// events; older ones are counted ([`CallRecord::omitted`]). A durable store still
+/// has the dropped events and must answer their redeliveries from disk (see
+/// [`Engine::may_have_forgotten`]).
+#[derive(Debug, Clone)]
 pub struct Engine {
     calls: HashMap<CallId, CallRecord>,
     /// Every recorded event by id, for redelivery.
@@ -65,11 +74,50 @@ pub struct Engine {
     /// (last loop time, call) for listing looping calls newest first.
     loops_index: BTreeSet<(Timestamp, CallId)>,
     open_calls: usize,
+    max_hops_kept: usize,
+    /// When each call last had an event: the time of receipt, or for replayed events
+    /// their event time. Decides which open calls are idle.
+    last_seen: HashMap<CallId, Timestamp>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self {
+            calls: HashMap::new(),
+            answers: HashMap::new(),
+            loops_index: BTreeSet::new(),
+            open_calls: 0,
+            max_hops_kept: DEFAULT_MAX_HOPS_KEPT,
+            last_seen: HashMap::new(),
+        }
+    }
 }
 
 impl Engine {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Keeps at most `max_hops_kept` hops per call (at least one).
+    pub fn with_max_hops_kept(mut self, max_hops_kept: usize) -> Self {
+        self.max_hops_kept = max_hops_kept.max(1);
+        self
+    }
+
+    /// Notes that `call_id` had an event at `at`.
+    fn seen(&mut self, call_id: &CallId, at: Timestamp) {
+        let last = self.last_seen.entry(call_id.clone()).or_insert(at);
+        *last = (*last).max(at);
+    }
+
+    /// Whether `event_id` may be an event of `call_id` whose hop (and stored answer)
+    /// this engine dropped: the call has omitted hops and the id is unknown here.
+    pub fn may_have_forgotten(&self, call_id: &str, event_id: &EventId) -> bool {
+        !self.answers.contains_key(event_id)
+            && self
+                .calls
+                .get(call_id)
+                .is_some_and(|record| !record.omitted.is_empty())
     }
 
     /// Judges and records a transfer. `received_at` is used when the event has no time.
@@ -103,14 +151,23 @@ impl Engine {
         let hops = record.map(|record| record.hops.as_slice()).unwrap_or(&[]);
         let from = Party::resolve(rules, &request.from);
         let to = Party::resolve(rules, &request.to);
-        let judgement = judge(rules, hops, &request, (&from, &to), occurred_at);
-        let position = self.insert_hop(
+        let transfers_omitted = record.map_or(0, |record| record.omitted.transfers_taken);
+        let judgement = judge(
+            rules,
+            hops,
+            transfers_omitted,
+            &request,
+            (&from, &to),
+            occurred_at,
+        );
+        let (position, dropped) = self.insert_hop(
             &request,
             (&from, &to),
             occurred_at,
             judgement.verdict,
             &judgement.findings,
         );
+        self.seen(&request.call_id, received_at);
         let record = &self.calls[&request.call_id];
         let answer = TransferAnswer {
             event_id: request.event_id.clone(),
@@ -125,6 +182,7 @@ impl Engine {
             hop: position as u32 + 1,
             transfers_taken: record.transfers_taken(),
             chain: record.chain(),
+            hops_omitted: record.omitted.hops,
             suggestion: judgement.suggestion,
             occurred_at,
         };
@@ -135,13 +193,18 @@ impl Engine {
                 answer: Box::new(answer.clone()),
             },
         );
+        if let Some(dropped) = dropped {
+            self.answers.remove(&dropped);
+        }
         Ok(Outcome {
             answer,
             replayed: false,
         })
     }
 
-    /// Inserts a hop in event-time order and returns its position.
+    /// Inserts a hop in event-time order and returns its 0-based position in the
+    /// whole call (omitted hops counted) and, when the call had already kept
+    /// `max_hops_kept` hops, the event id of the oldest hop, dropped to make room.
     fn insert_hop(
         &mut self,
         request: &TransferRequest,
@@ -149,7 +212,7 @@ impl Engine {
         occurred_at: Timestamp,
         verdict: Verdict,
         findings: &[Finding],
-    ) -> usize {
+    ) -> (usize, Option<EventId>) {
         if !self.calls.contains_key(&request.call_id) {
             self.open_calls += 1;
         }
@@ -162,6 +225,7 @@ impl Engine {
                 ended: None,
                 last_loop_at: None,
                 callback: None,
+                omitted: record::Omitted::default(),
             });
         let position = record
             .hops
@@ -194,7 +258,17 @@ impl Engine {
             self.loops_index
                 .insert((occurred_at, request.call_id.clone()));
         }
-        position
+        let mut dropped = None;
+        if record.hops.len() > self.max_hops_kept {
+            let oldest = record.hops.remove(0);
+            record.omitted.hops += 1;
+            record.omitted.transfers_taken += u32::from(oldest.moved);
+            dropped = Some(oldest.event_id);
+        }
+        (
+            position + record.omitted.hops as usize - usize::from(dropped.is_some()),
+            dropped,
+        )
     }
 
     /// The stored answer when `event_id` was already recorded: `same` returns it when
@@ -218,16 +292,15 @@ impl Engine {
 
     /// Judges a transfer without recording it.
     pub fn evaluate(&self, rules: &Rules, request: &TransferRequest, at: Timestamp) -> Judgement {
-        let hops = self
-            .calls
-            .get(&request.call_id)
-            .map(|record| record.hops.as_slice())
-            .unwrap_or(&[]);
+        let record = self.calls.get(&request.call_id);
+        let hops = record.map(|record| record.hops.as_slice()).unwrap_or(&[]);
+        let transfers_omitted = record.map_or(0, |record| record.omitted.transfers_taken);
         let from = Party::resolve(rules, &request.from);
         let to = Party::resolve(rules, &request.to);
         judge(
             rules,
             hops,
+            transfers_omitted,
             request,
             (&from, &to),
             request.occurred_at.unwrap_or(at),
@@ -264,6 +337,7 @@ impl Engine {
             chain: record.chain(),
         };
         self.apply_end(&request, &answer);
+        self.seen(&request.call_id, received_at);
         self.answers.insert(
             request.event_id.clone(),
             RecordedEvent::End {
@@ -319,6 +393,7 @@ impl Engine {
             occurred_at: request.occurred_at.unwrap_or(received_at),
         });
         let answer = record.clone();
+        self.seen(&request.call_id, received_at);
         self.answers.insert(
             request.event_id.clone(),
             RecordedEvent::Callback {
@@ -343,6 +418,19 @@ impl Engine {
         if self.answers.contains_key(event.event_id()) {
             return;
         }
+        let event_time = match &event {
+            RecordedEvent::Transfer { answer, .. } => Some(answer.occurred_at),
+            RecordedEvent::End { answer, .. } => Some(answer.occurred_at),
+            RecordedEvent::Callback { answer, .. } => {
+                answer.callback.as_ref().map(|mark| mark.occurred_at)
+            }
+        };
+        if let Some(at) = event_time
+            && (self.calls.contains_key(event.call_id())
+                || matches!(event, RecordedEvent::Transfer { .. }))
+        {
+            self.seen(&event.call_id().clone(), at);
+        }
         match &event {
             RecordedEvent::Transfer { request, answer } => {
                 // The departments the identities resolved to when the event was
@@ -355,13 +443,18 @@ impl Engine {
                     .to
                     .clone()
                     .unwrap_or_else(|| Party::named(&request.to));
-                self.insert_hop(
+                let (_, dropped) = self.insert_hop(
                     request,
                     (&from, &to),
                     answer.occurred_at,
                     answer.verdict,
                     &answer.findings,
                 );
+                self.answers.insert(event.event_id().clone(), event);
+                if let Some(dropped) = dropped {
+                    self.answers.remove(&dropped);
+                }
+                return;
             }
             RecordedEvent::End { request, answer } => self.apply_end(request, answer),
             RecordedEvent::Callback { request, answer } => {
@@ -386,8 +479,40 @@ impl Engine {
             })
             .map(|record| record.call_id.clone())
             .collect();
-        for call_id in &evicted {
+        self.forget_calls(&evicted);
+        evicted
+    }
+
+    /// Open calls with no event since `cutoff` (at most `limit` of them): calls
+    /// whose end never came. Live events count by time of receipt, replayed ones by
+    /// event time.
+    pub fn idle_open_calls(&self, cutoff: Timestamp, limit: usize) -> Vec<CallId> {
+        self.calls
+            .values()
+            .filter(|record| record.ended.is_none())
+            .filter(|record| {
+                self.last_seen
+                    .get(&record.call_id)
+                    .copied()
+                    .or_else(|| record.last_activity())
+                    .is_none_or(|last| last < cutoff)
+            })
+            .map(|record| record.call_id.clone())
+            .take(limit)
+            .collect()
+    }
+
+    /// Forgets calls and every event recorded for them.
+    pub fn forget_calls(&mut self, call_ids: &[CallId]) {
+        if call_ids.is_empty() {
+            return;
+        }
+        for call_id in call_ids {
+            self.last_seen.remove(call_id);
             if let Some(record) = self.calls.remove(call_id) {
+                if record.ended.is_none() {
+                    self.open_calls -= 1;
+                }
                 if let Some(at) = record.last_loop_at {
                     self.loops_index.remove(&(at, call_id.clone()));
                 }
@@ -405,7 +530,6 @@ impl Engine {
         // Callback marks replaced by newer ones are still in `answers`.
         self.answers
             .retain(|_, event| self.calls.contains_key(event.call_id()));
-        evicted
     }
 
     pub fn call(&self, call_id: &str) -> Option<&CallRecord> {
