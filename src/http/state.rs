@@ -35,6 +35,22 @@ pub struct AppState {
     pub live: tokio::sync::broadcast::Sender<LiveUpdate>,
     /// `None`: the dashboard and read APIs are open (loopback only, or `--insecure`).
     pub dashboard_token: Option<String>,
+    /// The platform integrations' own secrets.
+    pub integrations: IntegrationSecrets,
+}
+
+/// Secrets of the integrations whose platforms cannot send Standard Webhooks
+/// signatures. An integration without its secret is open only while the whole
+/// server is (no webhook secret: loopback, or `--insecure`).
+#[derive(Debug, Clone, Default)]
+pub struct IntegrationSecrets {
+    /// Twilio's auth token: the key of `X-Twilio-Signature`.
+    pub twilio_auth_token: Option<String>,
+    /// The URL Twilio calls, up to loopguard's paths (`https://cc.example.com`),
+    /// when a proxy in between changes it; the signature covers that URL.
+    pub public_url: Option<String>,
+    /// The bearer token Genesys Cloud data actions and event forwarders send.
+    pub genesys_token: Option<String>,
 }
 
 /// A new event, as announced to live views.
@@ -86,6 +102,7 @@ impl AppState {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             live: tokio::sync::broadcast::channel(1024).0,
             dashboard_token: None,
+            integrations: IntegrationSecrets::default(),
         }
     }
 

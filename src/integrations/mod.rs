@@ -7,4 +7,6 @@
 //! and authenticate the body exactly as for our own JSON and hand the request to
 //! the store. No verdict logic lives here: the engine decides.
 
+pub mod observation;
 pub mod sip;
+pub mod twilio;

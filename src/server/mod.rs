@@ -24,7 +24,7 @@ use crate::clock::Clock;
 use crate::core::duration::parse_duration;
 use crate::exit::Failure;
 use crate::http::signature::{WebhookSecret, WebhookVerifier};
-use crate::http::{AppState, DEFAULT_MAX_BODY_BYTES, access, ops, read};
+use crate::http::{AppState, DEFAULT_MAX_BODY_BYTES, IntegrationSecrets, access, ops, read};
 use crate::metrics::Metrics;
 use crate::store::{CallStore, MemoryStore, SqliteStore, StoreConfig};
 
@@ -152,6 +152,49 @@ pub struct ServeArgs {
     /// Required when listening beyond loopback, unless --insecure. At least 16 bytes.
     #[arg(long, env = "LOOPGUARD_DASHBOARD_TOKEN", hide_env_values = true)]
     pub dashboard_token: Option<String>,
+    // Integrations
+    /// Twilio auth token: `X-Twilio-Signature` on the Twilio routes is checked with it.
+    #[arg(long, env = "LOOPGUARD_TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+    /// The URL platforms call up to loopguard's paths (`https://cc.example.com`), when a
+    /// proxy in between changes it: Twilio signs the URL it called.
+    #[arg(long, env = "LOOPGUARD_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+    /// Bearer token of the Genesys Cloud routes (data action and event forwarder). At
+    /// least 16 bytes.
+    #[arg(long, env = "LOOPGUARD_GENESYS_TOKEN", hide_env_values = true)]
+    pub genesys_token: Option<String>,
+}
+
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(|| format!("public URL `{text}` must start with https:// or http://"))?;
+    if rest.is_empty() || rest.starts_with('/') || text.contains(['?', '#']) {
+        return Err(format!(
+            "public URL `{text}` must be scheme://host[:port][/prefix], without query or fragment"
+        ));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
+fn integration_secrets(args: &ServeArgs) -> Result<IntegrationSecrets, String> {
+    let present = |value: &Option<String>| value.clone().filter(|text| !text.trim().is_empty());
+    let genesys_token = present(&args.genesys_token);
+    if let Some(token) = &genesys_token
+        && token.len() < 16
+    {
+        return Err(format!(
+            "the Genesys token is {} bytes long; use at least 16 (e.g. `openssl rand -hex 24`)",
+            token.len()
+        ));
+    }
+    Ok(IntegrationSecrets {
+        twilio_auth_token: present(&args.twilio_auth_token),
+        public_url: args.public_url.clone(),
+        genesys_token,
+    })
 }
 
 fn parse_retention(text: &str) -> Result<jiff::SignedDuration, String> {
@@ -168,13 +211,14 @@ fn parse_retention(text: &str) -> Result<jiff::SignedDuration, String> {
 pub fn run_from_cli(args: ServeArgs) -> Result<u8, Failure> {
     init_logging(args.log_format);
     let verifier = build_verifier(&args)?;
+    let integrations = integration_secrets(&args)?;
     let dashboard_token =
         access::check_access(args.listen, args.dashboard_token.as_deref(), args.insecure)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| Failure::runtime(format!("cannot start the async runtime: {error}")))?;
-    runtime.block_on(run(args, verifier, dashboard_token))
+    runtime.block_on(run(args, verifier, dashboard_token, integrations))
 }
 
 fn init_logging(format: LogFormat) {
@@ -233,6 +277,7 @@ async fn run(
     args: ServeArgs,
     verifier: Option<WebhookVerifier>,
     dashboard_token: Option<String>,
+    integrations: IntegrationSecrets,
 ) -> Result<u8, Failure> {
     let rules = match reload::load(&args.rules) {
         Ok(rules) => rules,
@@ -291,6 +336,7 @@ async fn run(
     .with_verifier(verifier);
     state.max_body_bytes = args.max_body_bytes;
     state.dashboard_token = dashboard_token;
+    state.integrations = integrations;
     let state = Arc::new(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -6,8 +6,10 @@
 
 pub mod callback;
 pub mod end;
+mod observe;
 pub mod sip;
 pub mod transfer;
+pub mod twilio;
 
 use std::sync::Arc;
 
@@ -22,6 +24,14 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/transfers", post(transfer::post_transfer))
         .route("/v1/integrations/sip/refer", post(sip::post_sip_refer))
+        .route(
+            "/v1/integrations/twilio/taskrouter",
+            post(twilio::post_taskrouter_event),
+        )
+        .route(
+            "/v1/integrations/twilio/flex/transfer",
+            post(twilio::post_flex_transfer),
+        )
         .route("/v1/calls/{call_id}/end", post(end::post_call_end))
         .route(
             "/v1/calls/{call_id}/callback",

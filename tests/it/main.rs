@@ -19,4 +19,5 @@ mod sip;
 mod snapshots;
 mod store;
 mod support;
+mod twilio;
 mod webhook;
