@@ -4,6 +4,7 @@
 //! first thing, hands it to the store, and answers only after the store kept it.
 //! No verdict logic lives here: the engine decides.
 
+pub mod amazon_connect;
 pub mod callback;
 pub mod end;
 mod observe;
@@ -17,6 +18,7 @@ use axum::Router;
 use axum::routing::post;
 
 use crate::http::AppState;
+use crate::integrations::amazon_connect::ContactQueues;
 
 /// The webhook routes; they authenticate with the webhook signature, not the
 /// dashboard credential.
@@ -37,4 +39,15 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/v1/calls/{call_id}/callback",
             post(callback::post_callback),
         )
+        .route(
+            "/v1/integrations/amazon-connect/flow",
+            post(amazon_connect::post_flow),
+        )
+        .route(
+            "/v1/integrations/amazon-connect/events",
+            post(amazon_connect::post_events),
+        )
+        .layer(axum::Extension(amazon_connect::SharedContactQueues::new(
+            std::sync::Mutex::new(ContactQueues::new(amazon_connect::REMEMBERED_CONTACTS)),
+        )))
 }

@@ -3,6 +3,7 @@
 //! Each module tests one feature through the public API or the real binary; the
 //! fixtures live in `tests/fixtures/`.
 
+mod amazon_connect;
 mod architecture;
 mod crash;
 mod dashboard;
