@@ -161,3 +161,10 @@ pub fn suggested(
         .unwrap_or_default();
     (suggestion.department.clone(), platform_name)
 }
+
+/// The answer to an event that can carry several transfers (a conversation
+/// snapshot): one result each, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ObservationList {
+    pub results: Vec<ObservationAnswer>,
+}

@@ -7,6 +7,7 @@
 pub mod amazon_connect;
 pub mod callback;
 pub mod end;
+pub mod genesys;
 mod observe;
 pub mod sip;
 pub mod transfer;
@@ -46,6 +47,14 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(
             "/v1/integrations/amazon-connect/events",
             post(amazon_connect::post_events),
+        )
+        .route(
+            "/v1/integrations/genesys/data-action",
+            post(genesys::post_data_action),
+        )
+        .route(
+            "/v1/integrations/genesys/events",
+            post(genesys::post_events),
         )
         .layer(axum::Extension(amazon_connect::SharedContactQueues::new(
             std::sync::Mutex::new(ContactQueues::new(amazon_connect::REMEMBERED_CONTACTS)),

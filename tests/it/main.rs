@@ -8,6 +8,7 @@ mod architecture;
 mod crash;
 mod dashboard;
 mod engine_properties;
+mod genesys;
 mod hot_potato;
 mod identities;
 mod lint_cli;
