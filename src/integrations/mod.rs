@@ -8,6 +8,7 @@
 //! the store. No verdict logic lives here: the engine decides.
 
 pub mod amazon_connect;
+pub mod asterisk;
 pub mod genesys;
 pub mod observation;
 pub mod sip;

@@ -164,6 +164,40 @@ pub struct ServeArgs {
     /// least 16 bytes.
     #[arg(long, env = "LOOPGUARD_GENESYS_TOKEN", hide_env_values = true)]
     pub genesys_token: Option<String>,
+    /// Asterisk Manager Interface to connect to (`HOST:PORT`, usually port 5038): its
+    /// transfers and hangups are recorded. The secret is read from
+    /// LOOPGUARD_ASTERISK_AMI_SECRET only, never from the command line.
+    #[arg(long, env = "LOOPGUARD_ASTERISK_AMI")]
+    pub asterisk_ami: Option<String>,
+    /// AMI user (a `manager.conf` user with `read = call`).
+    #[arg(long, env = "LOOPGUARD_ASTERISK_AMI_USERNAME", default_value = "loopguard")]
+    pub asterisk_ami_username: String,
+}
+
+/// The AMI client's settings, when `--asterisk-ami` is given: the secret comes
+/// from the environment (a flag would show it in `ps`).
+fn asterisk_config(
+    args: &ServeArgs,
+) -> Result<Option<crate::webhook::asterisk::AmiConfig>, String> {
+    let Some(address) = args.asterisk_ami.clone().filter(|text| !text.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if !address.contains(':') {
+        return Err(format!(
+            "--asterisk-ami `{address}` must be HOST:PORT (Asterisk's manager port is usually 5038)"
+        ));
+    }
+    let secret = std::env::var("LOOPGUARD_ASTERISK_AMI_SECRET")
+        .ok()
+        .filter(|secret| !secret.is_empty())
+        .ok_or_else(|| {
+            "--asterisk-ami needs the AMI user's secret in LOOPGUARD_ASTERISK_AMI_SECRET".to_owned()
+        })?;
+    Ok(Some(crate::webhook::asterisk::AmiConfig::new(
+        address,
+        args.asterisk_ami_username.clone(),
+        secret,
+    )))
 }
 
 fn parse_public_url(text: &str) -> Result<String, String> {
@@ -212,13 +246,14 @@ pub fn run_from_cli(args: ServeArgs) -> Result<u8, Failure> {
     init_logging(args.log_format);
     let verifier = build_verifier(&args)?;
     let integrations = integration_secrets(&args)?;
+    let asterisk = asterisk_config(&args)?;
     let dashboard_token =
         access::check_access(args.listen, args.dashboard_token.as_deref(), args.insecure)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| Failure::runtime(format!("cannot start the async runtime: {error}")))?;
-    runtime.block_on(run(args, verifier, dashboard_token, integrations))
+    runtime.block_on(run(args, verifier, dashboard_token, integrations, asterisk))
 }
 
 fn init_logging(format: LogFormat) {
@@ -278,6 +313,7 @@ async fn run(
     verifier: Option<WebhookVerifier>,
     dashboard_token: Option<String>,
     integrations: IntegrationSecrets,
+    asterisk: Option<crate::webhook::asterisk::AmiConfig>,
 ) -> Result<u8, Failure> {
     let rules = match reload::load(&args.rules) {
         Ok(rules) => rules,
@@ -345,6 +381,10 @@ async fn run(
         .local_addr()
         .map_err(|error| format!("cannot read the bound address: {error}"))?;
     reload::spawn_reloader(state.clone(), args.rules.clone(), args.watch_rules);
+    if let Some(config) = asterisk {
+        tracing::info!(address = %config.address, "connecting to the Asterisk Manager Interface");
+        crate::webhook::asterisk::spawn(state.clone(), config);
+    }
     tracing::info!(%address, rules = %args.rules.display(), "loopguard listening");
     let shutdown = shutdown_signal();
     println!("listening on http://{address}");

@@ -5,6 +5,7 @@
 //! No verdict logic lives here: the engine decides.
 
 pub mod amazon_connect;
+pub mod asterisk;
 pub mod callback;
 pub mod end;
 pub mod genesys;

@@ -5,6 +5,7 @@
 
 mod amazon_connect;
 mod architecture;
+mod asterisk;
 mod crash;
 mod dashboard;
 mod engine_properties;
