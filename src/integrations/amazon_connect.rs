@@ -89,17 +89,18 @@ pub fn flow_transfer_request(event: FlowEvent) -> Result<TransferRequest, Transl
         "the contact the flow runs for",
     )?;
     let parameters = &details.parameters;
-    let parameter = |name: &'static str, field: &'static str| -> Result<Option<String>, TranslationError> {
-        match parameters.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) if text.is_empty() => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text.clone())),
-            Some(other) => Err(TranslationError::invalid(
-                field,
-                format!("must be a string, not {other}"),
-            )),
-        }
-    };
+    let parameter =
+        |name: &'static str, field: &'static str| -> Result<Option<String>, TranslationError> {
+            match parameters.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(text)) if text.is_empty() => Ok(None),
+                Some(Value::String(text)) => Ok(Some(text.clone())),
+                Some(other) => Err(TranslationError::invalid(
+                    field,
+                    format!("must be a string, not {other}"),
+                )),
+            }
+        };
     let contact_id = required(
         contact.contact_id.filter(|id| !id.is_empty()),
         "Details.ContactData.ContactId",
@@ -118,13 +119,16 @@ pub fn flow_transfer_request(event: FlowEvent) -> Result<TransferRequest, Transl
             "the contact's queue (set a working queue before the block) or a parameter `from`",
         )?,
     };
-    let call_id = chain_key(contact.initial_contact_id.as_deref(), &contact_id)
-        .map_err(|error| TranslationError::invalid("Details.ContactData.InitialContactId", error))?;
+    let call_id =
+        chain_key(contact.initial_contact_id.as_deref(), &contact_id).map_err(|error| {
+            TranslationError::invalid("Details.ContactData.InitialContactId", error)
+        })?;
     let event_id = match parameter("event_id", "Details.Parameters.event_id")? {
         Some(id) => id,
         None => format!("connect:{contact_id}:transfer:{to}"),
     };
-    let callback_number = match parameter("callback_number", "Details.Parameters.callback_number")? {
+    let callback_number = match parameter("callback_number", "Details.Parameters.callback_number")?
+    {
         Some(number) => Some(number),
         None => contact
             .customer_endpoint
@@ -204,7 +208,10 @@ fn mode(word: &str) -> Result<TransferMode, TranslationError> {
         .find(|(known, _)| known.eq_ignore_ascii_case(word))
         .map(|&(_, mode)| mode)
         .ok_or_else(|| {
-            TranslationError::invalid("Details.Parameters.mode", format!("`{word}` is not warm or cold"))
+            TranslationError::invalid(
+                "Details.Parameters.mode",
+                format!("`{word}` is not warm or cold"),
+            )
         })
 }
 
@@ -228,7 +235,10 @@ pub fn contact_event(
         queue: None,
     };
     if !envelope.is_object() {
-        return Err(TranslationError::invalid("detail", "the body must be an EventBridge event object"));
+        return Err(TranslationError::invalid(
+            "detail",
+            "the body must be an EventBridge event object",
+        ));
     }
     let detail_type = text(get(envelope, "detail-type")).unwrap_or("");
     if detail_type != "Amazon Connect Contact Event" {
@@ -236,7 +246,11 @@ pub fn contact_event(
             "detail-type `{detail_type}` is not an Amazon Connect Contact Event"
         )));
     }
-    let detail = required(get(envelope, "detail"), "detail", "the contact event itself")?;
+    let detail = required(
+        get(envelope, "detail"),
+        "detail",
+        "the contact event itself",
+    )?;
     if !detail.is_object() {
         return Err(TranslationError::invalid("detail", "must be an object"));
     }
@@ -295,10 +309,10 @@ pub fn contact_event(
             let connected_to_agent = get(detail, "agentInfo")
                 .is_some_and(|agent| get(agent, "connectedToAgentTimestamp").is_some());
             let outcome = match text(get(detail, "disconnectReason")) {
-                Some("CUSTOMER_DISCONNECT") | None if !connected_to_agent => {
-                    CallOutcome::Abandoned
-                }
-                Some("CUSTOMER_DISCONNECT" | "AGENT_DISCONNECT" | "THIRD_PARTY_DISCONNECT" | "API")
+                Some("CUSTOMER_DISCONNECT") | None if !connected_to_agent => CallOutcome::Abandoned,
+                Some(
+                    "CUSTOMER_DISCONNECT" | "AGENT_DISCONNECT" | "THIRD_PARTY_DISCONNECT" | "API",
+                )
                 | None => CallOutcome::Resolved,
                 // TELECOM_PROBLEM, CONTACT_FLOW_DISCONNECT, EXPIRED, OTHER, ...: the
                 // call was dropped, not ended by a person.
@@ -317,14 +331,19 @@ pub fn contact_event(
         }
         other => Observation::Ignored(format!(
             "`{other}` ({}) is not a transfer or a disconnect",
-            if initiation.is_empty() { "no initiation method" } else { initiation }
+            if initiation.is_empty() {
+                "no initiation method"
+            } else {
+                initiation
+            }
         )),
     };
     Ok(ContactEvent { observation, queue })
 }
 
 fn event_id(text: &str) -> Result<EventId, TranslationError> {
-    EventId::parse(text).map_err(|error| TranslationError::invalid("detail.contactId", error.message))
+    EventId::parse(text)
+        .map_err(|error| TranslationError::invalid("detail.contactId", error.message))
 }
 
 /// A key of a JSON object, whatever its case (`contactId`, `ContactId`).
@@ -390,7 +409,10 @@ mod tests {
     fn keys_match_in_any_case_and_the_queue_of_a_contact_is_remembered_within_bounds() {
         let detail = serde_json::json!({"ContactId": "a", "queueinfo": {"QueueArn": "q"}});
         assert_eq!(text(get(&detail, "contactId")), Some("a"));
-        assert_eq!(text(get(get(&detail, "queueInfo").unwrap(), "queueArn")), Some("q"));
+        assert_eq!(
+            text(get(get(&detail, "queueInfo").unwrap(), "queueArn")),
+            Some("q")
+        );
         let mut queues = ContactQueues::new(2);
         for contact in ["a", "b", "c"] {
             queues.remember(contact.to_owned(), format!("queue-{contact}"));

@@ -73,7 +73,9 @@ pub const PING_ACTION: &str = "Action: Ping\r\nActionID: loopguard-ping\r\n\r\n"
 
 /// A value cannot end the line early: CR and LF are dropped.
 fn single_line(text: &str) -> String {
-    text.chars().filter(|character| !matches!(character, '\r' | '\n')).collect()
+    text.chars()
+        .filter(|character| !matches!(character, '\r' | '\n'))
+        .collect()
 }
 
 /// Whether the answer to the Login action accepted it.
@@ -90,7 +92,9 @@ pub fn observation(event: &AmiMessage) -> Result<Observation, TranslationError> 
         Some("BlindTransfer") => transfer(event, Kind::Blind),
         Some("AttendedTransfer") => transfer(event, Kind::Attended),
         Some("Hangup") => hangup(event),
-        Some(other) => Ok(Observation::Ignored(format!("`{other}` is not a transfer or a hangup"))),
+        Some(other) => Ok(Observation::Ignored(format!(
+            "`{other}` is not a transfer or a hangup"
+        ))),
         None => Ok(Observation::Ignored("not an event".to_owned())),
     }
 }
@@ -114,7 +118,9 @@ fn transfer(event: &AmiMessage, kind: Kind) -> Result<Observation, TranslationEr
     };
     let field = |name: &str| format!("{prefix}{name}");
     let linkedid = required(
-        event.get("TransfereeLinkedid").or_else(|| event.get(&field("Linkedid"))),
+        event
+            .get("TransfereeLinkedid")
+            .or_else(|| event.get(&field("Linkedid"))),
         "TransfereeLinkedid",
         "the Linkedid of the transferred caller's channel",
     )?;
@@ -129,7 +135,11 @@ fn transfer(event: &AmiMessage, kind: Kind) -> Result<Observation, TranslationEr
     let transferer_context = event.get(&field("Context")).unwrap_or("");
     let (to, id) = match kind {
         Kind::Blind => {
-            let extension = required(event.get("Extension"), "Extension", "the blind transfer's target extension")?;
+            let extension = required(
+                event.get("Extension"),
+                "Extension",
+                "the blind transfer's target extension",
+            )?;
             let context = event.get("Context").unwrap_or("");
             (
                 format!("{extension}@{context}"),
@@ -169,18 +179,28 @@ fn transfer(event: &AmiMessage, kind: Kind) -> Result<Observation, TranslationEr
             .map_err(|error| TranslationError::invalid("TransfererUniqueid", error.message))?,
         call_id: CallId::parse(linkedid)
             .map_err(|error| TranslationError::invalid("TransfereeLinkedid", error.message))?,
-        from: parse_department_name(&format!("{transferer_number}@{transferer_context}"), "TransfererContext")?,
+        from: parse_department_name(
+            &format!("{transferer_number}@{transferer_context}"),
+            "TransfererContext",
+        )?,
         to: parse_department_name(&to, "Extension")?,
         mode: Some(mode),
         intent: None,
         callback_number: None,
-        agent_id: Some(parse_department_name(transferer_number, "TransfererCallerIDNum")?),
+        agent_id: Some(parse_department_name(
+            transferer_number,
+            "TransfererCallerIDNum",
+        )?),
         occurred_at: timestamp(event)?,
     }))
 }
 
 fn hangup(event: &AmiMessage) -> Result<Observation, TranslationError> {
-    let unique = required(event.get("Uniqueid"), "Uniqueid", "the channel that hung up")?;
+    let unique = required(
+        event.get("Uniqueid"),
+        "Uniqueid",
+        "the channel that hung up",
+    )?;
     let linkedid = event.get("Linkedid").unwrap_or(unique);
     if unique != linkedid {
         return Ok(Observation::Ignored(
@@ -188,7 +208,10 @@ fn hangup(event: &AmiMessage) -> Result<Observation, TranslationError> {
         ));
     }
     // Q.850 causes of the normal class: the call was ended, not dropped.
-    let outcome = match event.get("Cause").and_then(|cause| cause.parse::<u16>().ok()) {
+    let outcome = match event
+        .get("Cause")
+        .and_then(|cause| cause.parse::<u16>().ok())
+    {
         Some(16 | 17 | 18 | 19 | 21 | 31) | None => CallOutcome::Resolved,
         Some(_) => CallOutcome::Disconnected,
     };
@@ -210,7 +233,8 @@ fn timestamp(event: &AmiMessage) -> Result<Option<Timestamp>, TranslationError> 
     let Some(text) = event.get("Timestamp") else {
         return Ok(None);
     };
-    let invalid = || TranslationError::invalid("Timestamp", format!("`{text}` is not Unix seconds"));
+    let invalid =
+        || TranslationError::invalid("Timestamp", format!("`{text}` is not Unix seconds"));
     let seconds: f64 = text.parse().map_err(|_| invalid())?;
     if !seconds.is_finite() {
         return Err(invalid());
@@ -233,7 +257,11 @@ mod tests {
 
     #[test]
     fn only_a_successful_transfer_is_one() {
-        let failed = AmiMessage::parse(["Event: BlindTransfer", "Result: Fail", "TransfereeLinkedid: x"]);
+        let failed = AmiMessage::parse([
+            "Event: BlindTransfer",
+            "Result: Fail",
+            "TransfereeLinkedid: x",
+        ]);
         assert!(matches!(observation(&failed), Ok(Observation::Ignored(_))));
     }
 }

@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::observation::{Observation, TranslationError, reason, required, suggested, verdict_word};
+use super::observation::{
+    Observation, TranslationError, reason, required, suggested, verdict_word,
+};
 use crate::core::engine::{
     CallId, CallOutcome, EndRequest, EventId, TransferAnswer, TransferRequest,
     parse_callback_number, parse_department_name,
@@ -51,13 +53,21 @@ pub struct DataActionRequest {
 }
 
 pub fn data_action_request(body: DataActionRequest) -> Result<TransferRequest, TranslationError> {
-    let conversation = required(body.conversation_id, "conversation_id", "Call.ConversationId")?;
+    let conversation = required(
+        body.conversation_id,
+        "conversation_id",
+        "Call.ConversationId",
+    )?;
     let transfer_id = required(
         body.transfer_id,
         "transfer_id",
         "a value unique to this transfer attempt, e.g. ToString(GetCurrentDateTimeUtc())",
     )?;
-    let from = required(body.from_queue_id, "from_queue_id", "the queue the call is in")?;
+    let from = required(
+        body.from_queue_id,
+        "from_queue_id",
+        "the queue the call is in",
+    )?;
     let to = required(body.to_queue_id, "to_queue_id", "the queue to transfer to")?;
     let mode = body
         .mode
@@ -66,7 +76,9 @@ pub fn data_action_request(body: DataActionRequest) -> Result<TransferRequest, T
                 .iter()
                 .find(|(known, _)| known.eq_ignore_ascii_case(&word))
                 .map(|&(_, mode)| mode)
-                .ok_or_else(|| TranslationError::invalid("mode", format!("`{word}` is not warm or cold")))
+                .ok_or_else(|| {
+                    TranslationError::invalid("mode", format!("`{word}` is not warm or cold"))
+                })
         })
         .transpose()?;
     // Architect sends `tel:+1...` for Call.Ani.
@@ -145,13 +157,23 @@ struct Participant<'a> {
 }
 
 /// The media arrays a participant of a notification carries its state in.
-const MEDIA: &[&str] = &["calls", "callbacks", "chats", "emails", "messages", "videos"];
+const MEDIA: &[&str] = &[
+    "calls",
+    "callbacks",
+    "chats",
+    "emails",
+    "messages",
+    "videos",
+];
 
 /// Translates a conversation event into the transfers it shows and, once the
 /// customer has left, the end of the call.
 pub fn conversation_events(body: &Value) -> Result<Vec<Observation>, TranslationError> {
     if !body.is_object() {
-        return Err(TranslationError::invalid("id", "the body must be a conversation event object"));
+        return Err(TranslationError::invalid(
+            "id",
+            "the body must be a conversation event object",
+        ));
     }
     let notification = body.get("detail").unwrap_or(body);
     if let Some(topic) = notification.get("topicName").and_then(Value::as_str)
@@ -163,11 +185,15 @@ pub fn conversation_events(body: &Value) -> Result<Vec<Observation>, Translation
     }
     let conversation = notification.get("eventBody").unwrap_or(notification);
     let id = required(
-        conversation.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()),
+        conversation
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty()),
         "id",
         "the conversation id",
     )?;
-    let call_id = CallId::parse(id).map_err(|error| TranslationError::invalid("id", error.message))?;
+    let call_id =
+        CallId::parse(id).map_err(|error| TranslationError::invalid("id", error.message))?;
     let participants = required(
         conversation.get("participants").and_then(Value::as_array),
         "participants",
@@ -186,7 +212,10 @@ pub fn conversation_events(body: &Value) -> Result<Vec<Observation>, Translation
     let mut observations = Vec::new();
     for pair in agents.windows(2) {
         let (left, right) = (pair[0], pair[1]);
-        let Some(kind) = left.disconnect_type.filter(|kind| kind.starts_with("transfer")) else {
+        let Some(kind) = left
+            .disconnect_type
+            .filter(|kind| kind.starts_with("transfer"))
+        else {
             continue;
         };
         let mode = match kind {
@@ -262,25 +291,44 @@ pub fn conversation_events(body: &Value) -> Result<Vec<Observation>, Translation
 }
 
 fn participant(value: &Value) -> Result<Participant<'_>, TranslationError> {
-    let text = |key: &str| value.get(key).and_then(Value::as_str).filter(|text| !text.is_empty());
-    let nested = |key: &str| value.get(key).and_then(|object| object.get("id")).and_then(Value::as_str);
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|text| !text.is_empty())
+    };
+    let nested = |key: &str| {
+        value
+            .get(key)
+            .and_then(|object| object.get("id"))
+            .and_then(Value::as_str)
+    };
     let media: Vec<&Value> = MEDIA
         .iter()
         .filter_map(|key| value.get(*key).and_then(Value::as_array))
         .flatten()
         .collect();
-    let from_media = |key: &str| media.iter().find_map(|session| session.get(key).and_then(Value::as_str));
-    let time = |field: &'static str, text: Option<&str>| -> Result<Option<Timestamp>, TranslationError> {
-        text.map(|text| {
-            text.parse::<Timestamp>().map_err(|_| {
-                TranslationError::invalid(field, format!("`{text}` is not an ISO 8601 time"))
-            })
-        })
-        .transpose()
+    let from_media = |key: &str| {
+        media
+            .iter()
+            .find_map(|session| session.get(key).and_then(Value::as_str))
     };
+    let time =
+        |field: &'static str, text: Option<&str>| -> Result<Option<Timestamp>, TranslationError> {
+            text.map(|text| {
+                text.parse::<Timestamp>().map_err(|_| {
+                    TranslationError::invalid(field, format!("`{text}` is not an ISO 8601 time"))
+                })
+            })
+            .transpose()
+        };
     let ended_text = text("endTime").or_else(|| from_media("disconnectedTime"));
     Ok(Participant {
-        id: required(text("id").or_else(|| text("participantId")), "participants.id", "each participant's id")?,
+        id: required(
+            text("id").or_else(|| text("participantId")),
+            "participants.id",
+            "each participant's id",
+        )?,
         purpose: text("purpose").unwrap_or(""),
         queue: nested("queue").or_else(|| text("queueId")),
         user: nested("user").or_else(|| text("userId")),
@@ -289,7 +337,10 @@ fn participant(value: &Value) -> Result<Participant<'_>, TranslationError> {
             text("connectedTime").or_else(|| from_media("connectedTime")),
         )?,
         ended: ended_text.is_some()
-            || matches!(text("state").or_else(|| from_media("state")), Some("terminated" | "disconnected")),
+            || matches!(
+                text("state").or_else(|| from_media("state")),
+                Some("terminated" | "disconnected")
+            ),
         ended_at: time("participants.endTime", ended_text)?,
         disconnect_type: text("disconnectType").or_else(|| from_media("disconnectType")),
     })

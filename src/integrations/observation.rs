@@ -17,7 +17,10 @@ pub enum Observation {
     /// The call (or the leg that holds it, see `leg`) ended. `leg` names the
     /// platform's leg (a task, a contact) when a chain spans several: the end of a
     /// leg that handed the call on is not the end of the call.
-    End { request: EndRequest, leg: Option<String> },
+    End {
+        request: EndRequest,
+        leg: Option<String>,
+    },
     /// An event loopguard does not judge (another event type, a queue or IVR
     /// segment, a failed transfer). Answered with success so the platform does not
     /// retry it; the text says why, for the logs and the answer.

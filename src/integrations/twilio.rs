@@ -103,9 +103,10 @@ fn without_port(url: &str) -> Option<String> {
 
 fn with_default_port(url: &str) -> Option<String> {
     let (scheme, authority, rest) = split_authority(url)?;
-    if authority.rsplit_once(':').is_some_and(|(_, port)| {
-        !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit())
-    }) {
+    if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()))
+    {
         return None;
     }
     let port = match scheme.to_ascii_lowercase().as_str() {
@@ -239,7 +240,12 @@ fn transfer(event: &TaskRouterEvent) -> Result<TransferRequest, TranslationError
 }
 
 fn task_sid(event: &TaskRouterEvent) -> Result<String, TranslationError> {
-    required(event.get("TaskSid"), "TaskSid", "the task the event is about").map(str::to_owned)
+    required(
+        event.get("TaskSid"),
+        "TaskSid",
+        "the task the event is about",
+    )
+    .map(str::to_owned)
 }
 
 fn task_attributes(event: &TaskRouterEvent) -> Result<serde_json::Value, TranslationError> {
@@ -255,7 +261,10 @@ fn task_attributes(event: &TaskRouterEvent) -> Result<serde_json::Value, Transla
 fn chain_key(task_sid: &str, attributes: &serde_json::Value) -> Result<CallId, TranslationError> {
     match conversation_id(attributes) {
         Some(conversation) => CallId::parse(conversation).map_err(|error| {
-            TranslationError::invalid("TaskAttributes.conversations.conversation_id", error.message)
+            TranslationError::invalid(
+                "TaskAttributes.conversations.conversation_id",
+                error.message,
+            )
         }),
         None => CallId::parse(task_sid)
             .map_err(|error| TranslationError::invalid("TaskSid", error.message)),
@@ -298,12 +307,12 @@ fn occurred_at(event: &TaskRouterEvent) -> Result<Option<Timestamp>, Translation
         let Some(text) = event.get(field) else {
             return Ok(None);
         };
-        let invalid = || {
-            TranslationError::invalid(field, format!("`{text}` is not a Unix time"))
-        };
+        let invalid = || TranslationError::invalid(field, format!("`{text}` is not a Unix time"));
         let number: i64 = text.trim().parse().map_err(|_| invalid())?;
         let millis = number.checked_mul(scale).ok_or_else(invalid)?;
-        Timestamp::from_millisecond(millis).map(Some).map_err(|_| invalid())
+        Timestamp::from_millisecond(millis)
+            .map(Some)
+            .map_err(|_| invalid())
     };
     match parse("TimestampMs", 1)? {
         Some(time) => Ok(Some(time)),
@@ -316,9 +325,7 @@ fn mode(word: &str, field: &'static str) -> Result<TransferMode, TranslationErro
         .iter()
         .find(|(known, _)| known.eq_ignore_ascii_case(word))
         .map(|&(_, mode)| mode)
-        .ok_or_else(|| {
-            TranslationError::invalid(field, format!("`{word}` is not WARM or COLD"))
-        })
+        .ok_or_else(|| TranslationError::invalid(field, format!("`{word}` is not WARM or COLD")))
 }
 
 fn event_id(text: &str) -> Result<EventId, TranslationError> {
@@ -355,14 +362,26 @@ pub struct FlexTransferBody {
 /// Translates the Flex plugin's question into a transfer request with the event
 /// id TaskRouter's `task.transfer-completed` will carry.
 pub fn flex_transfer_request(body: FlexTransferBody) -> Result<TransferRequest, TranslationError> {
-    let task_sid = required(body.task_sid, "task_sid", "the task's SID (task.taskSid, WT...)")?;
+    let task_sid = required(
+        body.task_sid,
+        "task_sid",
+        "the task's SID (task.taskSid, WT...)",
+    )?;
     let reservation = required(
         body.reservation_sid,
         "reservation_sid",
         "the agent's reservation SID (task.sid, WR...)",
     )?;
-    let from = required(body.from, "from", "the TaskQueue SID the task is in (task.queueSid)")?;
-    let to = required(body.to, "to", "the transfer target's SID (payload.targetSid)")?;
+    let from = required(
+        body.from,
+        "from",
+        "the TaskQueue SID the task is in (task.queueSid)",
+    )?;
+    let to = required(
+        body.to,
+        "to",
+        "the transfer target's SID (payload.targetSid)",
+    )?;
     let call_id = match body.conversation_id {
         Some(conversation) => CallId::parse(&conversation)
             .map_err(|error| TranslationError::invalid("conversation_id", error.message))?,
@@ -375,7 +394,11 @@ pub fn flex_transfer_request(body: FlexTransferBody) -> Result<TransferRequest, 
         call_id,
         from: parse_department_name(&from, "from")?,
         to: parse_department_name(&to, "to")?,
-        mode: body.mode.as_deref().map(|word| mode(word, "mode")).transpose()?,
+        mode: body
+            .mode
+            .as_deref()
+            .map(|word| mode(word, "mode"))
+            .transpose()?,
         intent: body
             .intent
             .map(|intent| parse_department_name(&intent, "intent"))
@@ -436,7 +459,10 @@ mod tests {
             ("Digits", "5678"),
             ("Digits", "1234"),
         ]);
-        assert_eq!(signature(TOKEN, URL, &duplicates), "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
+        assert_eq!(
+            signature(TOKEN, URL, &duplicates),
+            "IK+Dwps556ElfBT0I3Rgjkr1wJU="
+        );
     }
 
     #[test]
@@ -490,7 +516,10 @@ mod tests {
             ("TransferTo", "WQ2"),
             ("TransferMode", "COLD"),
             ("TransferInitiatingReservationSid", "WR1"),
-            ("TaskAttributes", r#"{"from":"+14155550123","conversations":{"conversation_id":"WT0"}}"#),
+            (
+                "TaskAttributes",
+                r#"{"from":"+14155550123","conversations":{"conversation_id":"WT0"}}"#,
+            ),
             ("TimestampMs", "1700000000123"),
         ]));
         let Observation::Transfer(request) = observation(&event).unwrap() else {

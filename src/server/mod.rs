@@ -170,7 +170,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LOOPGUARD_ASTERISK_AMI")]
     pub asterisk_ami: Option<String>,
     /// AMI user (a `manager.conf` user with `read = call`).
-    #[arg(long, env = "LOOPGUARD_ASTERISK_AMI_USERNAME", default_value = "loopguard")]
+    #[arg(
+        long,
+        env = "LOOPGUARD_ASTERISK_AMI_USERNAME",
+        default_value = "loopguard"
+    )]
     pub asterisk_ami_username: String,
 }
 
@@ -179,7 +183,11 @@ pub struct ServeArgs {
 fn asterisk_config(
     args: &ServeArgs,
 ) -> Result<Option<crate::webhook::asterisk::AmiConfig>, String> {
-    let Some(address) = args.asterisk_ami.clone().filter(|text| !text.trim().is_empty()) else {
+    let Some(address) = args
+        .asterisk_ami
+        .clone()
+        .filter(|text| !text.trim().is_empty())
+    else {
         return Ok(None);
     };
     if !address.contains(':') {

@@ -115,7 +115,9 @@ async fn events(
         state.metrics.request(error.outcome());
         error
     };
-    let bytes = read_signed_json(state, headers, body).await.map_err(counted)?;
+    let bytes = read_signed_json(state, headers, body)
+        .await
+        .map_err(counted)?;
     let envelope: Value = parse_json(&bytes).map_err(counted)?;
     let translated = contact_event(&envelope, |previous, call_id| {
         previous_queue(state, queues, previous, call_id)

@@ -25,7 +25,9 @@ use tokio::time::timeout;
 
 use super::observe::apply;
 use crate::http::AppState;
-use crate::integrations::asterisk::{AmiMessage, PING_ACTION, login_accepted, login_action, observation};
+use crate::integrations::asterisk::{
+    AmiMessage, PING_ACTION, login_accepted, login_action, observation,
+};
 use crate::integrations::observation::Observation;
 
 /// Longest AMI line accepted, in bytes.
@@ -101,7 +103,10 @@ async fn session(state: &AppState, config: &AmiConfig) -> (bool, String) {
         Err(_) => return (false, "no banner in time".to_owned()),
     };
     if !banner.starts_with("Asterisk Call Manager") {
-        return (false, format!("`{banner}` is not an Asterisk Manager Interface"));
+        return (
+            false,
+            format!("`{banner}` is not an Asterisk Manager Interface"),
+        );
     }
     let login = login_action(&config.username, &config.secret);
     if let Err(error) = write_all(&mut write, &login, config.io_timeout).await {

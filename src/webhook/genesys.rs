@@ -26,7 +26,11 @@ use crate::integrations::observation::ObservationList;
 
 const TOKEN_SETTING: &str = "--genesys-token (LOOPGUARD_GENESYS_TOKEN)";
 
-async fn read(state: &AppState, headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
+async fn read(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<axum::body::Bytes, ApiError> {
     require_json(headers)?;
     let bytes = read_limited(body, state.max_body_bytes).await?;
     check_bearer(
@@ -107,7 +111,11 @@ pub async fn post_events(
     result.map(Json)
 }
 
-async fn events(state: &AppState, headers: &HeaderMap, body: Body) -> Result<ObservationList, ApiError> {
+async fn events(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<ObservationList, ApiError> {
     let counted = |error: ApiError| {
         state.metrics.request(error.outcome());
         error

@@ -120,7 +120,12 @@ fn handed_on(state: &AppState, call_id: &str, leg: &str) -> bool {
     state
         .store
         .call(call_id)
-        .and_then(|record| record.hops.last().map(|hop| hop.event_id.as_str().starts_with(leg)))
+        .and_then(|record| {
+            record
+                .hops
+                .last()
+                .map(|hop| hop.event_id.as_str().starts_with(leg))
+        })
         .unwrap_or(false)
 }
 

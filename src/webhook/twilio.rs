@@ -21,9 +21,7 @@ use crate::core::engine::TransferAnswer;
 use crate::http::body::{parse_form, parse_json, read_limited, require_form, require_json};
 use crate::http::signature::constant_time_eq;
 use crate::http::{ApiError, AppState, ErrorBody, ErrorCode};
-use crate::integrations::observation::{
-    ObservationAnswer, reason, suggested, verdict_word,
-};
+use crate::integrations::observation::{ObservationAnswer, reason, suggested, verdict_word};
 use crate::integrations::twilio::{
     BODY_HASH_PARAMETER, FlexTransferBody, SIGNATURE_HEADER, TaskRouterEvent,
     acceptable_signatures, body_hash, flex_transfer_request, is_taskrouter_sid, observation,
@@ -154,8 +152,7 @@ pub async fn post_flex_transfer(
     count(&state, &result);
     let (answer, _) = result?;
     let rules = state.rules.load();
-    let (suggested_department, suggested_target) =
-        suggested(&answer, &rules, is_taskrouter_sid);
+    let (suggested_department, suggested_target) = suggested(&answer, &rules, is_taskrouter_sid);
     Ok(Json(FlexAnswer {
         cancel: answer.verdict == crate::core::engine::Verdict::Block,
         reason: reason(&answer),

@@ -25,7 +25,8 @@ async fn server() -> TestServer {
 
 fn captured() -> Value {
     let text = std::fs::read_to_string(
-        repo_root().join("tests/fixtures/integrations/genesys/conversation-alerts-not-answered.json"),
+        repo_root()
+            .join("tests/fixtures/integrations/genesys/conversation-alerts-not-answered.json"),
     )
     .expect("fixture");
     serde_json::from_str(&text).expect("JSON")
@@ -71,7 +72,10 @@ async fn the_captured_conversation_has_no_agent_transfer_and_nothing_is_recorded
     let results = answer["results"].as_array().unwrap();
     assert_eq!(results.len(), 1, "{answer}");
     assert_eq!(results[0]["outcome"], "ignored", "{answer}");
-    assert_eq!(server.get(&format!("/v1/calls/{CONVERSATION}")).await.0, 404);
+    assert_eq!(
+        server.get(&format!("/v1/calls/{CONVERSATION}")).await.0,
+        404
+    );
     server.stop().await;
 }
 
@@ -88,14 +92,28 @@ async fn an_agent_transfer_is_recorded_from_every_wrapping_and_every_snapshot_on
     let envelope = json!({"version": "0", "detail-type": format!("v2.conversations.{CONVERSATION}"), "source": "aws.partner/genesys.com/cloud/x/y", "detail": notification});
     for body in [&notification, &envelope] {
         let (status, answer) = post(&server, EVENTS, body, Some(TOKEN)).await;
-        assert_eq!((status, &answer["results"][0]["outcome"]), (200, &json!("replayed")), "{answer}");
+        assert_eq!(
+            (status, &answer["results"][0]["outcome"]),
+            (200, &json!("replayed")),
+            "{answer}"
+        );
     }
     let (_, call) = server.get(&format!("/v1/calls/{CONVERSATION}")).await;
     let hops = call["hops"].as_array().unwrap();
     assert_eq!(hops.len(), 1, "{call}");
     assert_eq!(
-        (&hops[0]["from"], &hops[0]["to"], &hops[0]["mode"], &hops[0]["agent_id"]),
-        (&json!("customer_service"), &json!("activations"), &json!("warm"), &json!("5f6fe78e-dfbb-400f-a70b-d9b5c8340fdc"))
+        (
+            &hops[0]["from"],
+            &hops[0]["to"],
+            &hops[0]["mode"],
+            &hops[0]["agent_id"]
+        ),
+        (
+            &json!("customer_service"),
+            &json!("activations"),
+            &json!("warm"),
+            &json!("5f6fe78e-dfbb-400f-a70b-d9b5c8340fdc")
+        )
     );
     // The customer hangs up: the call ends, resolved.
     let mut ended = snapshot.clone();
@@ -103,7 +121,14 @@ async fn an_agent_transfer_is_recorded_from_every_wrapping_and_every_snapshot_on
     ended["participants"][0]["state"] = json!("terminated");
     let (_, answer) = post(&server, EVENTS, &ended, Some(TOKEN)).await;
     assert_eq!(answer["results"][0]["outcome"], "replayed", "{answer}");
-    assert_eq!((&answer["results"][1]["kind"], &answer["results"][1]["outcome"]), (&json!("end"), &json!("recorded")), "{answer}");
+    assert_eq!(
+        (
+            &answer["results"][1]["kind"],
+            &answer["results"][1]["outcome"]
+        ),
+        (&json!("end"), &json!("recorded")),
+        "{answer}"
+    );
     let (_, call) = server.get(&format!("/v1/calls/{CONVERSATION}")).await;
     assert_eq!(call["ended"]["outcome"], "resolved", "{call}");
     server.stop().await;
@@ -115,7 +140,9 @@ async fn state_in_media_arrays_and_queue_ids_are_read_too() {
     let mut conversation = transferred("transfer");
     for participant in conversation["participants"].as_array_mut().unwrap() {
         let object = participant.as_object_mut().unwrap();
-        let queue = object.remove("queue").and_then(|queue| queue["id"].as_str().map(str::to_owned));
+        let queue = object
+            .remove("queue")
+            .and_then(|queue| queue["id"].as_str().map(str::to_owned));
         if let Some(queue) = queue {
             object.insert("queueId".into(), json!(queue));
         }
@@ -124,7 +151,11 @@ async fn state_in_media_arrays_and_queue_ids_are_read_too() {
         object.insert("calls".into(), json!([{"state": "connected", "disconnectType": disconnect, "connectedTime": connected}]));
     }
     let (status, answer) = post(&server, EVENTS, &conversation, Some(TOKEN)).await;
-    assert_eq!((status, &answer["results"][0]["verdict"]), (200, &json!("warn")), "{answer}");
+    assert_eq!(
+        (status, &answer["results"][0]["verdict"]),
+        (200, &json!("warn")),
+        "{answer}"
+    );
     let (_, call) = server.get(&format!("/v1/calls/{CONVERSATION}")).await;
     assert_eq!(call["hops"][0]["mode"], "cold", "{call}");
     server.stop().await;
@@ -136,19 +167,44 @@ async fn wrong_tokens_other_topics_and_malformed_conversations() {
     let snapshot = transferred("transfer");
     for token in [None, Some("wrong-token-0123456789")] {
         let (status, answer) = post(&server, EVENTS, &snapshot, token).await;
-        assert_eq!((status, &answer["error"]["field"]), (401, &json!("authorization")), "{answer}");
+        assert_eq!(
+            (status, &answer["error"]["field"]),
+            (401, &json!("authorization")),
+            "{answer}"
+        );
     }
-    let (status, answer) = post(&server, EVENTS, &json!({"topicName": "v2.users.x.presence", "eventBody": {}}), Some(TOKEN)).await;
-    assert_eq!((status, &answer["results"][0]["outcome"]), (200, &json!("ignored")), "{answer}");
+    let (status, answer) = post(
+        &server,
+        EVENTS,
+        &json!({"topicName": "v2.users.x.presence", "eventBody": {}}),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["results"][0]["outcome"]),
+        (200, &json!("ignored")),
+        "{answer}"
+    );
     let mut no_id = snapshot.clone();
     no_id.as_object_mut().unwrap().remove("id");
     let mut bad_time = snapshot.clone();
     bad_time["participants"][5]["connectedTime"] = json!("yesterday");
-    for (field, body) in [("id", no_id), ("participants.connectedTime", bad_time), ("participants", json!({"id": "x"}))] {
+    for (field, body) in [
+        ("id", no_id),
+        ("participants.connectedTime", bad_time),
+        ("participants", json!({"id": "x"})),
+    ] {
         let (status, answer) = post(&server, EVENTS, &body, Some(TOKEN)).await;
-        assert_eq!((status, &answer["error"]["field"]), (422, &json!(field)), "{answer}");
+        assert_eq!(
+            (status, &answer["error"]["field"]),
+            (422, &json!(field)),
+            "{answer}"
+        );
     }
-    assert_eq!(server.get(&format!("/v1/calls/{CONVERSATION}")).await.0, 404);
+    assert_eq!(
+        server.get(&format!("/v1/calls/{CONVERSATION}")).await.0,
+        404
+    );
     server.stop().await;
 }
 
@@ -167,21 +223,61 @@ fn data_action(transfer_id: &str, from: &str, to: &str) -> Value {
 #[tokio::test]
 async fn the_data_action_answers_flat_strings_and_blocks_a_ping_pong() {
     let server = server().await;
-    let (status, answer) = post(&server, ACTION, &data_action("t1", SERVICE, ACTIVATIONS), Some(TOKEN)).await;
+    let (status, answer) = post(
+        &server,
+        ACTION,
+        &data_action("t1", SERVICE, ACTIVATIONS),
+        Some(TOKEN),
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer, json!({"verdict": "allow", "reason": "", "suggested_department": "", "suggested_queue_id": ""}));
-    let (_, again) = post(&server, ACTION, &data_action("t1", SERVICE, ACTIVATIONS), Some(TOKEN)).await;
+    assert_eq!(
+        answer,
+        json!({"verdict": "allow", "reason": "", "suggested_department": "", "suggested_queue_id": ""})
+    );
+    let (_, again) = post(
+        &server,
+        ACTION,
+        &data_action("t1", SERVICE, ACTIVATIONS),
+        Some(TOKEN),
+    )
+    .await;
     assert_eq!(again, answer, "a retried data action gets the same answer");
-    let (status, answer) = post(&server, ACTION, &data_action("t2", ACTIVATIONS, SERVICE), Some(TOKEN)).await;
-    assert_eq!((status, &answer["verdict"]), (200, &json!("block")), "{answer}");
-    assert!(answer["reason"].as_str().unwrap().starts_with("ping-pong"), "{answer}");
-    let (status, answer) = post(&server, ACTION, &data_action("t2", SERVICE, ACTIVATIONS), None).await;
+    let (status, answer) = post(
+        &server,
+        ACTION,
+        &data_action("t2", ACTIVATIONS, SERVICE),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["verdict"]),
+        (200, &json!("block")),
+        "{answer}"
+    );
+    assert!(
+        answer["reason"].as_str().unwrap().starts_with("ping-pong"),
+        "{answer}"
+    );
+    let (status, answer) = post(
+        &server,
+        ACTION,
+        &data_action("t2", SERVICE, ACTIVATIONS),
+        None,
+    )
+    .await;
     assert_eq!(status, 401, "{answer}");
     let mut missing = data_action("t3", SERVICE, ACTIVATIONS);
     missing.as_object_mut().unwrap().remove("transfer_id");
     let (status, answer) = post(&server, ACTION, &missing, Some(TOKEN)).await;
-    assert_eq!((status, &answer["error"]["field"]), (422, &json!("transfer_id")), "{answer}");
-    let (_, call) = server.get("/v1/calls/c0000000-0000-0000-0000-000000000001").await;
+    assert_eq!(
+        (status, &answer["error"]["field"]),
+        (422, &json!("transfer_id")),
+        "{answer}"
+    );
+    let (_, call) = server
+        .get("/v1/calls/c0000000-0000-0000-0000-000000000001")
+        .await;
     assert_eq!(call["hops"].as_array().unwrap().len(), 2, "{call}");
     assert_eq!(call["hops"][0]["callback_number"], "+14155550123");
     server.stop().await;

@@ -32,13 +32,19 @@ fn state(public_url: Option<&str>) -> AppState {
 
 fn fixture(name: &str) -> Vec<(String, String)> {
     let text = std::fs::read_to_string(
-        repo_root().join("tests/fixtures/integrations/twilio").join(name),
+        repo_root()
+            .join("tests/fixtures/integrations/twilio")
+            .join(name),
     )
     .expect("fixture readable");
     serde_urlencoded::from_str(text.trim()).expect("fixture is a form")
 }
 
-fn with(mut pairs: Vec<(String, String)>, name: &str, value: Option<&str>) -> Vec<(String, String)> {
+fn with(
+    mut pairs: Vec<(String, String)>,
+    name: &str,
+    value: Option<&str>,
+) -> Vec<(String, String)> {
     pairs.retain(|(key, _)| key != name);
     if let Some(value) = value {
         pairs.push((name.to_owned(), value.to_owned()));
@@ -73,7 +79,12 @@ async fn post_event(
     let (outcome, verdict) = (header("loopguard-outcome"), header("loopguard-verdict"));
     let status = response.status().as_u16();
     let text = response.text().await.expect("body");
-    (status, outcome, verdict, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        outcome,
+        verdict,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 fn url(server: &TestServer, path: &str) -> String {
@@ -94,13 +105,22 @@ async fn a_completed_transfer_is_recorded_once_and_a_redelivery_replayed() {
     let event = fixture("transfer-completed.form");
     let signed = url(&server, EVENTS);
     let (status, outcome, verdict, body) = post_event(&server, &event, Some(&signed)).await;
-    assert_eq!((status, outcome.as_str(), verdict.as_str()), (204, "recorded", "warn"), "{body}");
+    assert_eq!(
+        (status, outcome.as_str(), verdict.as_str()),
+        (204, "recorded", "warn"),
+        "{body}"
+    );
     let (status, outcome, _, _) = post_event(&server, &event, Some(&signed)).await;
     assert_eq!((status, outcome.as_str()), (204, "replayed"));
     let hops = hops(&server, CONVERSATION).await;
     assert_eq!(hops.len(), 1, "{hops:?}");
     assert_eq!(
-        (&hops[0]["from"], &hops[0]["to"], &hops[0]["mode"], &hops[0]["agent_id"]),
+        (
+            &hops[0]["from"],
+            &hops[0]["to"],
+            &hops[0]["mode"],
+            &hops[0]["agent_id"]
+        ),
         (
             &json!("customer_service"),
             &json!("activations"),
@@ -121,7 +141,11 @@ async fn a_transfer_straight_back_is_judged_a_ping_pong_after_the_fact() {
     post_event(&server, &first, Some(&signed)).await;
     let back = with(
         with(
-            with(first, "TaskQueueSid", Some("WQfedcba9876543210fedcba9876543210")),
+            with(
+                first,
+                "TaskQueueSid",
+                Some("WQfedcba9876543210fedcba9876543210"),
+            ),
             "TransferTo",
             Some("WQ0123456789abcdef0123456789abcdef"),
         ),
@@ -130,10 +154,15 @@ async fn a_transfer_straight_back_is_judged_a_ping_pong_after_the_fact() {
     );
     let back = with(back, "TransferInitiatingReservationSid", Some("WR1"));
     let (status, outcome, verdict, _) = post_event(&server, &back, Some(&signed)).await;
-    assert_eq!((status, outcome.as_str(), verdict.as_str()), (204, "recorded", "block"));
+    assert_eq!(
+        (status, outcome.as_str(), verdict.as_str()),
+        (204, "recorded", "block")
+    );
     let (_, call) = server.get(&format!("/v1/calls/{CONVERSATION}")).await;
     assert!(
-        call["hops"][1]["findings"].to_string().contains("ping-pong"),
+        call["hops"][1]["findings"]
+            .to_string()
+            .contains("ping-pong"),
         "{call}"
     );
     server.stop().await;
@@ -173,18 +202,30 @@ async fn other_events_and_ends_of_calls_without_transfers_are_answered_and_ignor
         (
             "unknown event type with unknown parameters",
             with(
-                with(fixture("reservation-accepted.form"), "EventType", Some("worker.activity.update")),
+                with(
+                    fixture("reservation-accepted.form"),
+                    "EventType",
+                    Some("worker.activity.update"),
+                ),
                 "SomethingNew",
                 Some("1"),
             ),
         ),
         (
             "a transfer that failed",
-            with(fixture("transfer-completed.form"), "EventType", Some("task.transfer-failed")),
+            with(
+                fixture("transfer-completed.form"),
+                "EventType",
+                Some("task.transfer-failed"),
+            ),
         ),
     ] {
         let (status, outcome, _, body) = post_event(&server, &pairs, Some(&signed)).await;
-        assert_eq!((status, outcome.as_str()), (204, "ignored"), "{name}: {body}");
+        assert_eq!(
+            (status, outcome.as_str()),
+            (204, "ignored"),
+            "{name}: {body}"
+        );
     }
     assert!(hops(&server, CONVERSATION).await.is_empty());
     server.stop().await;
@@ -196,9 +237,16 @@ async fn bad_signatures_and_malformed_events_are_refused_and_nothing_is_recorded
     let signed = url(&server, EVENTS);
     let event = fixture("transfer-completed.form");
     let (status, _, _, body) = post_event(&server, &event, None).await;
-    assert_eq!((status, body["error"]["field"].as_str()), (401, Some("x-twilio-signature")));
-    let (status, _, _, _) =
-        post_event(&server, &event, Some("https://elsewhere.example.com/v1/integrations/twilio/taskrouter")).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (401, Some("x-twilio-signature"))
+    );
+    let (status, _, _, _) = post_event(
+        &server,
+        &event,
+        Some("https://elsewhere.example.com/v1/integrations/twilio/taskrouter"),
+    )
+    .await;
     assert_eq!(status, 401);
     // Signed for the body before a parameter was changed.
     let mut request = server
@@ -206,15 +254,28 @@ async fn bad_signatures_and_malformed_events_are_refused_and_nothing_is_recorded
         .post(&signed)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("X-Twilio-Signature", signature(TOKEN, &signed, &event));
-    let tampered = with(event.clone(), "TransferTo", Some("WQ0123456789abcdef0123456789abcdef"));
+    let tampered = with(
+        event.clone(),
+        "TransferTo",
+        Some("WQ0123456789abcdef0123456789abcdef"),
+    );
     request = request.body(serde_urlencoded::to_string(&tampered).unwrap());
     assert_eq!(request.send().await.unwrap().status().as_u16(), 401);
 
     for (field, pairs) in [
         ("TransferTo", with(event.clone(), "TransferTo", None)),
-        ("TaskAttributes", with(event.clone(), "TaskAttributes", Some("{not json"))),
-        ("TimestampMs", with(event.clone(), "TimestampMs", Some("yesterday"))),
-        ("TransferMode", with(event.clone(), "TransferMode", Some("LUKEWARM"))),
+        (
+            "TaskAttributes",
+            with(event.clone(), "TaskAttributes", Some("{not json")),
+        ),
+        (
+            "TimestampMs",
+            with(event.clone(), "TimestampMs", Some("yesterday")),
+        ),
+        (
+            "TransferMode",
+            with(event.clone(), "TransferMode", Some("LUKEWARM")),
+        ),
         ("EventType", with(event.clone(), "EventType", None)),
     ] {
         let (status, _, _, body) = post_event(&server, &pairs, Some(&signed)).await;
@@ -242,7 +303,10 @@ async fn behind_a_proxy_the_signature_covers_the_public_url() {
     let (status, outcome, _, body) = post_event(&server, &event, Some(&public)).await;
     assert_eq!((status, outcome.as_str()), (204, "recorded"), "{body}");
     let (status, _, _, _) = post_event(&server, &event, Some(&url(&server, EVENTS))).await;
-    assert_eq!(status, 401, "the URL loopguard sees is not the one Twilio signed");
+    assert_eq!(
+        status, 401,
+        "the URL loopguard sees is not the one Twilio signed"
+    );
     server.stop().await;
 }
 
@@ -252,13 +316,18 @@ async fn without_its_token_the_route_is_closed_when_the_server_checks_signatures
         "whsec_c2lwLXRlc3Qtc2VjcmV0LW9mLWF0LWxlYXN0LTI0LWJ5dGVz",
     )
     .unwrap();
-    let state = memory_state(rules())
-        .with_verifier(Some(loopguard::http::signature::WebhookVerifier::new(secret)));
+    let state = memory_state(rules()).with_verifier(Some(
+        loopguard::http::signature::WebhookVerifier::new(secret),
+    ));
     let server = TestServer::start_with(state).await;
-    let (status, _, _, body) =
-        post_event(&server, &fixture("transfer-completed.form"), None).await;
+    let (status, _, _, body) = post_event(&server, &fixture("transfer-completed.form"), None).await;
     assert_eq!(status, 401, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("--twilio-auth-token"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--twilio-auth-token")
+    );
     server.stop().await;
 }
 
@@ -279,8 +348,16 @@ fn flex_body() -> Value {
 /// POSTs JSON to the Flex route the way the Twilio Function signs it.
 async fn post_flex(server: &TestServer, body: &Value, tamper: bool) -> (u16, Value) {
     let text = body.to_string();
-    let url = format!("{}{FLEX}?bodySHA256={}", server.base, body_hash(text.as_bytes()));
-    let sent = if tamper { text.replace("COLD", "WARM") } else { text };
+    let url = format!(
+        "{}{FLEX}?bodySHA256={}",
+        server.base,
+        body_hash(text.as_bytes())
+    );
+    let sent = if tamper {
+        text.replace("COLD", "WARM")
+    } else {
+        text
+    };
     let response = server
         .client
         .post(&url)
@@ -303,17 +380,28 @@ async fn a_flex_decision_answers_the_plugin_and_the_later_observation_is_the_sam
         (
             &json!("warn"),
             &json!(false),
-            &json!("twilio:WT00000000000000000000000000000001:WR0123456789abcdef0123456789abcdef:WQfedcba9876543210fedcba9876543210")
+            &json!(
+                "twilio:WT00000000000000000000000000000001:WR0123456789abcdef0123456789abcdef:WQfedcba9876543210fedcba9876543210"
+            )
         )
     );
-    assert!(answer["reason"].as_str().unwrap().starts_with("cold-transfer"), "{answer}");
+    assert!(
+        answer["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("cold-transfer"),
+        "{answer}"
+    );
     let (status, outcome, verdict, _) = post_event(
         &server,
         &fixture("transfer-completed.form"),
         Some(&url(&server, EVENTS)),
     )
     .await;
-    assert_eq!((status, outcome.as_str(), verdict.as_str()), (204, "replayed", "warn"));
+    assert_eq!(
+        (status, outcome.as_str(), verdict.as_str()),
+        (204, "replayed", "warn")
+    );
     assert_eq!(hops(&server, CONVERSATION).await.len(), 1);
 
     // Straight back: the plugin is told to cancel, with the reason and the target.
@@ -324,8 +412,14 @@ async fn a_flex_decision_answers_the_plugin_and_the_later_observation_is_the_sam
     back["intent"] = json!("general_inquiry");
     let (status, answer) = post_flex(&server, &back, false).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!((&answer["verdict"], &answer["cancel"]), (&json!("block"), &json!(true)));
-    assert!(answer["reason"].as_str().unwrap().starts_with("ping-pong"), "{answer}");
+    assert_eq!(
+        (&answer["verdict"], &answer["cancel"]),
+        (&json!("block"), &json!(true))
+    );
+    assert!(
+        answer["reason"].as_str().unwrap().starts_with("ping-pong"),
+        "{answer}"
+    );
     server.stop().await;
 }
 
@@ -333,11 +427,18 @@ async fn a_flex_decision_answers_the_plugin_and_the_later_observation_is_the_sam
 async fn a_flex_body_that_is_not_the_one_signed_is_refused() {
     let server = TestServer::start_with(state(None)).await;
     let (status, answer) = post_flex(&server, &flex_body(), true).await;
-    assert_eq!((status, &answer["error"]["field"]), (401, &json!("bodySHA256")));
+    assert_eq!(
+        (status, &answer["error"]["field"]),
+        (401, &json!("bodySHA256"))
+    );
     let mut missing = flex_body();
     missing.as_object_mut().unwrap().remove("to");
     let (status, answer) = post_flex(&server, &missing, false).await;
-    assert_eq!((status, &answer["error"]["field"]), (422, &json!("to")), "{answer}");
+    assert_eq!(
+        (status, &answer["error"]["field"]),
+        (422, &json!("to")),
+        "{answer}"
+    );
     assert!(hops(&server, CONVERSATION).await.is_empty());
     server.stop().await;
 }
