@@ -391,6 +391,13 @@ async fn run(
     reload::spawn_reloader(state.clone(), args.rules.clone(), args.watch_rules);
     if let Some(config) = asterisk {
         tracing::info!(address = %config.address, "connecting to the Asterisk Manager Interface");
+        let host = config.address.rsplit_once(':').map_or("", |(host, _)| host);
+        if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            tracing::warn!(
+                address = %config.address,
+                "the AMI is plain text: its login and events cross the network; keep it on a private network or a tunnel"
+            );
+        }
         crate::webhook::asterisk::spawn(state.clone(), config);
     }
     tracing::info!(%address, rules = %args.rules.display(), "loopguard listening");
