@@ -52,9 +52,12 @@ fn serve_refuses_a_public_address_without_a_secret_unless_insecure() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("24"));
 }
 
+/// Flags, environment variables, and what the refusal must say.
+type RefusalCase<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn serve_refuses_integration_settings_it_cannot_use() {
-    let cases: [(&[&str], &[(&str, &str)], &str); 4] = [
+    let cases: [RefusalCase; 4] = [
         (
             &["--asterisk-ami", "127.0.0.1:5038"],
             &[],
