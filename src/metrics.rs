@@ -35,6 +35,8 @@ pub enum RequestOutcome {
     InvalidRequest,
     Conflict,
     Unavailable,
+    /// A platform event that is not a transfer or an end (answered with success).
+    Ignored,
 }
 
 impl RequestOutcome {
@@ -48,6 +50,7 @@ impl RequestOutcome {
         RequestOutcome::InvalidRequest,
         RequestOutcome::Conflict,
         RequestOutcome::Unavailable,
+        RequestOutcome::Ignored,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +64,7 @@ impl RequestOutcome {
             RequestOutcome::InvalidRequest => "invalid_request",
             RequestOutcome::Conflict => "conflict",
             RequestOutcome::Unavailable => "unavailable",
+            RequestOutcome::Ignored => "ignored",
         }
     }
 }

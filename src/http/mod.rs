@@ -22,4 +22,4 @@ pub mod signature;
 pub mod state;
 
 pub use error::{ApiError, ErrorBody, ErrorCode};
-pub use state::{AppState, DEFAULT_MAX_BODY_BYTES, LiveUpdate, RulesStatus};
+pub use state::{AppState, DEFAULT_MAX_BODY_BYTES, IntegrationSecrets, LiveUpdate, RulesStatus};

@@ -50,6 +50,22 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpAddr>,
     /// Failed dashboard credentials per client (see `http::attempts`).
     pub failed_attempts: FailedAttempts,
+    /// The platform integrations' own secrets.
+    pub integrations: IntegrationSecrets,
+}
+
+/// Secrets of the integrations whose platforms cannot send Standard Webhooks
+/// signatures. An integration without its secret is open only while the whole
+/// server is (no webhook secret: loopback, or `--insecure`).
+#[derive(Debug, Clone, Default)]
+pub struct IntegrationSecrets {
+    /// Twilio's auth token: the key of `X-Twilio-Signature`.
+    pub twilio_auth_token: Option<String>,
+    /// The URL Twilio calls, up to loopguard's paths (`https://cc.example.com`),
+    /// when a proxy in between changes it; the signature covers that URL.
+    pub public_url: Option<String>,
+    /// The bearer token Genesys Cloud data actions and event forwarders send.
+    pub genesys_token: Option<String>,
 }
 
 /// A new event, as announced to live views.
@@ -113,6 +129,7 @@ impl AppState {
             host_policy: HostPolicy::default(),
             trusted_proxies: Vec::new(),
             failed_attempts: FailedAttempts::new(),
+            integrations: IntegrationSecrets::default(),
         }
     }
 

@@ -7,4 +7,9 @@
 //! and authenticate the body exactly as for our own JSON and hand the request to
 //! the store. No verdict logic lives here: the engine decides.
 
+pub mod amazon_connect;
+pub mod asterisk;
+pub mod genesys;
+pub mod observation;
 pub mod sip;
+pub mod twilio;

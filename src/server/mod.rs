@@ -28,7 +28,9 @@ use crate::core::duration::parse_duration;
 use crate::exit::Failure;
 use crate::http::origin::HostPolicy;
 use crate::http::signature::{WebhookSecret, WebhookVerifier};
-use crate::http::{AppState, DEFAULT_MAX_BODY_BYTES, access, deadline, ops, origin, read};
+use crate::http::{
+    AppState, DEFAULT_MAX_BODY_BYTES, IntegrationSecrets, access, deadline, ops, origin, read,
+};
 use crate::metrics::Metrics;
 use crate::store::{CallStore, MemoryStore, SqliteStore, StoreConfig};
 use connections::ConnectionLimits;
@@ -236,6 +238,91 @@ pub struct ServeArgs {
     /// How long a rules reload may run before it is given up (the last good rules stay).
     #[arg(long, env = "LOOPGUARD_RELOAD_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
     pub reload_timeout: Duration,
+    // Integrations
+    /// Twilio auth token: `X-Twilio-Signature` on the Twilio routes is checked with it.
+    #[arg(long, env = "LOOPGUARD_TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+    /// The URL platforms call up to loopguard's paths (`https://cc.example.com`), when a
+    /// proxy in between changes it: Twilio signs the URL it called.
+    #[arg(long, env = "LOOPGUARD_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+    /// Bearer token of the Genesys Cloud routes (data action and event forwarder). At
+    /// least 16 bytes.
+    #[arg(long, env = "LOOPGUARD_GENESYS_TOKEN", hide_env_values = true)]
+    pub genesys_token: Option<String>,
+    /// Asterisk Manager Interface to connect to (`HOST:PORT`, usually port 5038): its
+    /// transfers and hangups are recorded. The secret is read from
+    /// LOOPGUARD_ASTERISK_AMI_SECRET only, never from the command line.
+    #[arg(long, env = "LOOPGUARD_ASTERISK_AMI")]
+    pub asterisk_ami: Option<String>,
+    /// AMI user (a `manager.conf` user with `read = call`).
+    #[arg(
+        long,
+        env = "LOOPGUARD_ASTERISK_AMI_USERNAME",
+        default_value = "loopguard"
+    )]
+    pub asterisk_ami_username: String,
+}
+
+/// The AMI client's settings, when `--asterisk-ami` is given: the secret comes
+/// from the environment (a flag would show it in `ps`).
+fn asterisk_config(
+    args: &ServeArgs,
+) -> Result<Option<crate::webhook::asterisk::AmiConfig>, String> {
+    let Some(address) = args
+        .asterisk_ami
+        .clone()
+        .filter(|text| !text.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    if !address.contains(':') {
+        return Err(format!(
+            "--asterisk-ami `{address}` must be HOST:PORT (Asterisk's manager port is usually 5038)"
+        ));
+    }
+    let secret = std::env::var("LOOPGUARD_ASTERISK_AMI_SECRET")
+        .ok()
+        .filter(|secret| !secret.is_empty())
+        .ok_or_else(|| {
+            "--asterisk-ami needs the AMI user's secret in LOOPGUARD_ASTERISK_AMI_SECRET".to_owned()
+        })?;
+    Ok(Some(crate::webhook::asterisk::AmiConfig::new(
+        address,
+        args.asterisk_ami_username.clone(),
+        secret,
+    )))
+}
+
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(|| format!("public URL `{text}` must start with https:// or http://"))?;
+    if rest.is_empty() || rest.starts_with('/') || text.contains(['?', '#']) {
+        return Err(format!(
+            "public URL `{text}` must be scheme://host[:port][/prefix], without query or fragment"
+        ));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
+fn integration_secrets(args: &ServeArgs) -> Result<IntegrationSecrets, String> {
+    let present = |value: &Option<String>| value.clone().filter(|text| !text.trim().is_empty());
+    let genesys_token = present(&args.genesys_token);
+    if let Some(token) = &genesys_token
+        && token.len() < 16
+    {
+        return Err(format!(
+            "the Genesys token is {} bytes long; use at least 16 (e.g. `openssl rand -hex 24`)",
+            token.len()
+        ));
+    }
+    Ok(IntegrationSecrets {
+        twilio_auth_token: present(&args.twilio_auth_token),
+        public_url: args.public_url.clone(),
+        genesys_token,
+    })
 }
 
 /// A timeout flag: a duration of at least a second.
@@ -261,13 +348,15 @@ fn parse_retention(text: &str) -> Result<jiff::SignedDuration, String> {
 pub fn run_from_cli(args: ServeArgs) -> Result<u8, Failure> {
     init_logging(args.log_format);
     let verifier = build_verifier(&args)?;
+    let integrations = integration_secrets(&args)?;
+    let asterisk = asterisk_config(&args)?;
     let dashboard_token =
         access::check_access(args.listen, args.dashboard_token.as_deref(), args.insecure)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| Failure::runtime(format!("cannot start the async runtime: {error}")))?;
-    let result = runtime.block_on(run(args, verifier, dashboard_token));
+    let result = runtime.block_on(run(args, verifier, dashboard_token, integrations, asterisk));
     // A blocking task (a rules reload still linting) must not hold the exit.
     runtime.shutdown_timeout(Duration::from_millis(500));
     result
@@ -329,6 +418,8 @@ async fn run(
     args: ServeArgs,
     verifier: Option<WebhookVerifier>,
     dashboard_token: Option<String>,
+    integrations: IntegrationSecrets,
+    asterisk: Option<crate::webhook::asterisk::AmiConfig>,
 ) -> Result<u8, Failure> {
     let rules = match reload::load(&args.rules) {
         Ok(rules) => rules,
@@ -405,6 +496,7 @@ async fn run(
     };
     state.trusted_proxies = args.trusted_proxies.clone();
     state.dashboard_token = dashboard_token;
+    state.integrations = integrations;
     let state = Arc::new(state);
     let limits = connection_limits(&args);
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -419,6 +511,17 @@ async fn run(
         args.watch_rules,
         args.reload_timeout,
     );
+    if let Some(config) = asterisk {
+        tracing::info!(address = %config.address, "connecting to the Asterisk Manager Interface");
+        let host = config.address.rsplit_once(':').map_or("", |(host, _)| host);
+        if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            tracing::warn!(
+                address = %config.address,
+                "the AMI is plain text: its login and events cross the network; keep it on a private network or a tunnel"
+            );
+        }
+        crate::webhook::asterisk::spawn(state.clone(), config);
+    }
     let shutdown = shutdown_signal();
     tracing::info!(%address, rules = %args.rules.display(), "loopguard listening");
     println!("listening on http://{address}");

@@ -3,10 +3,13 @@
 //! Each module tests one feature through the public API or the real binary; the
 //! fixtures live in `tests/fixtures/`.
 
+mod amazon_connect;
 mod architecture;
+mod asterisk;
 mod crash;
 mod dashboard;
 mod engine_properties;
+mod genesys;
 mod hostile;
 mod hot_potato;
 mod identities;
@@ -20,4 +23,5 @@ mod sip;
 mod snapshots;
 mod store;
 mod support;
+mod twilio;
 mod webhook;
