@@ -716,6 +716,7 @@ mod tests {
                 edge("back", "<x>", false, 2, 0),
                 edge("front", "<x>", true, 0, 0),
             ],
+            other_unknown: None,
         };
         let svg = graph_svg(&graph);
         assert_eq!(svg.matches("<g class=\"node").count(), 3);

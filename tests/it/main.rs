@@ -15,6 +15,7 @@ mod robustness;
 mod sarif;
 mod serve_binary;
 mod snapshots;
+mod stats_index;
 mod store;
 mod support;
 mod webhook;
