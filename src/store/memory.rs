@@ -4,19 +4,30 @@ use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
-use super::{CallStore, StoreError, StoreFuture};
+use super::{CallStore, StatsKeeper, StoreError, StoreFuture};
 use crate::core::engine::{
     CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, Outcome, TransferAnswer,
     TransferRequest,
 };
 use crate::core::rules::Rules;
+use crate::core::stats::StatsIndex;
 
 /// Keeps the engine in memory. Nothing survives a restart.
-#[derive(Default)]
 pub struct MemoryStore {
     // A std mutex: it is never held across an await, and the critical section is
     // a few microseconds (see mini-redis's db.rs for the reasoning).
     engine: Mutex<Engine>,
+    stats: StatsKeeper,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        let engine = Engine::new();
+        Self {
+            stats: StatsKeeper::new(&engine),
+            engine: Mutex::new(engine),
+        }
+    }
 }
 
 impl MemoryStore {
@@ -44,10 +55,15 @@ impl CallStore for MemoryStore {
         request: TransferRequest,
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<TransferAnswer>> {
-        let result = self
-            .engine()
+        self.stats.rules_seen(&rules);
+        let call_id = request.call_id.clone();
+        let mut engine = self.engine();
+        let result = engine
             .transfer(&rules, request, received_at)
             .map_err(StoreError::from);
+        if matches!(&result, Ok(outcome) if !outcome.replayed) {
+            self.stats.calls_changed(&engine, [&call_id]);
+        }
         Box::pin(std::future::ready(result))
     }
 
@@ -56,10 +72,14 @@ impl CallStore for MemoryStore {
         request: EndRequest,
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<EndAnswer>> {
-        let result = self
-            .engine()
+        let call_id = request.call_id.clone();
+        let mut engine = self.engine();
+        let result = engine
             .end_call(request, received_at)
             .map_err(StoreError::from);
+        if matches!(&result, Ok(outcome) if !outcome.replayed) {
+            self.stats.calls_changed(&engine, [&call_id]);
+        }
         Box::pin(std::future::ready(result))
     }
 
@@ -68,14 +88,22 @@ impl CallStore for MemoryStore {
         request: CallbackRequest,
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<CallRecord>> {
-        let result = self
-            .engine()
+        let call_id = request.call_id.clone();
+        let mut engine = self.engine();
+        let result = engine
             .mark_callback(request, received_at)
             .map_err(StoreError::from);
+        if matches!(&result, Ok(outcome) if !outcome.replayed) {
+            self.stats.calls_changed(&engine, [&call_id]);
+        }
         Box::pin(std::future::ready(result))
     }
 
     fn read(&self, read: &mut dyn FnMut(&Engine)) {
         read(&self.engine());
+    }
+
+    fn read_stats(&self, read: &mut dyn FnMut(&StatsIndex)) {
+        self.stats.read(read);
     }
 }
