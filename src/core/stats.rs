@@ -194,6 +194,9 @@ pub struct DepartmentRow {
     pub missing_callback_share: f64,
     /// Callbacks owed for calls whose last moved transfer this department made.
     pub callbacks_owed: u64,
+    /// Whether this row adds up several unknown departments (see `other_unknown`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merged: bool,
 }
 
 /// A customer owed a callback.
@@ -418,6 +421,7 @@ pub fn departments_table<'a>(
                 missing_callback_out: 0,
                 missing_callback_share: 0.0,
                 callbacks_owed: 0,
+                merged: false,
             }
         })
         .collect();

@@ -268,6 +268,7 @@ pub struct StatsIndex {
     owed: BTreeMap<OwedKey, OwedEntry>,
     owed_by_department: HashMap<NameId, i64>,
     calls: HashMap<CallId, Contribution>,
+    version: u64,
 }
 
 impl Default for StatsIndex {
@@ -290,6 +291,7 @@ impl StatsIndex {
             owed: BTreeMap::new(),
             owed_by_department: HashMap::new(),
             calls: HashMap::new(),
+            version: 0,
         }
     }
 
@@ -311,6 +313,7 @@ impl StatsIndex {
     /// Names of the rules' departments are never counted against the unknown-name
     /// bound from now on. Names already merged stay merged until their calls change.
     pub fn set_rules(&mut self, rules: &Rules) {
+        self.version += 1;
         self.names.set_known(
             rules
                 .departments
@@ -321,6 +324,7 @@ impl StatsIndex {
 
     /// Replaces what `call` contributed with what it contributes now.
     pub fn update(&mut self, call: &CallRecord) {
+        self.version += 1;
         self.remove(&call.call_id);
         let contribution = self.contribute(call);
         self.calls.insert(call.call_id.clone(), contribution);
@@ -328,6 +332,7 @@ impl StatsIndex {
 
     /// Takes out everything a call contributed (it was pruned or expired).
     pub fn remove(&mut self, call_id: &CallId) {
+        self.version += 1;
         let Some(contribution) = self.calls.remove(call_id) else {
             return;
         };
@@ -364,6 +369,18 @@ impl StatsIndex {
         for name in contribution.names {
             self.names.release(name);
         }
+    }
+
+    /// Changes with every update: equal versions of one index have equal answers for
+    /// equal questions.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Makes this index's versions follow `previous`, the version of the index it
+    /// replaces, so that no version is ever seen twice.
+    pub fn continue_versions_after(&mut self, previous: u64) {
+        self.version = self.version.max(previous) + 1;
     }
 
     /// Calls in the index.

@@ -186,6 +186,7 @@ pub fn departments_table(
                     .iter()
                     .map(|id| index.callbacks_owed_by(*id))
                     .sum(),
+                merged: selection.other.is_some() && row == selection.names.len() - 1,
             }
         })
         .collect();
