@@ -292,7 +292,7 @@ pub fn call(call: &CallRecord, now: Timestamp) -> Markup {
                     ul.findings {
                         @for finding in &hop.findings {
                             li data-testid="finding" data-code=(finding.code.as_str()) {
-                                span.code { (finding.code.as_str()) } " " (finding.message)
+                                span.code { (finding.code.as_str()) } " " (visible(&finding.message))
                             }
                         }
                     }
@@ -313,7 +313,7 @@ pub fn call(call: &CallRecord, now: Timestamp) -> Markup {
                 b { (match mark.status { CallbackStatus::Done => "done", CallbackStatus::Failed => "failed" }) }
                 " at " (time(mark.occurred_at))
                 @if let Some(note) = &mark.note {
-                    ": " (note)
+                    ": " (visible(note))
                 }
             }
         }
@@ -685,7 +685,7 @@ pub fn callbacks(owed: &CallbackPage, query: &ViewQuery) -> Markup {
                                 @if let Some(failed) = &entry.last_failed {
                                     "failed " (time(failed.at))
                                     @if let Some(note) = &failed.note {
-                                        ": " (note)
+                                        ": " (visible(note))
                                     }
                                 }
                             }
