@@ -1,6 +1,9 @@
 //! Where the dashboard's views are computed: off the async workers the webhook needs
 //! (on tokio's blocking pool), one at a time however many pages are open, and each
-//! response reused for up to a second while the statistics have not changed.
+//! response reused for up to a second while the statistics have not changed, and for
+//! [`ALWAYS_REUSE_FOR`] even when they have: however many dashboards reload, a view is
+//! computed at most four times a second. A page refreshes after an event no sooner than
+//! that (see `assets/dashboard.js`), so it still shows the event.
 //!
 //! A view reads the store's statistics index (see `store::StatsKeeper`), which the
 //! writer never waits on; this module bounds the CPU the dashboard takes besides.
@@ -17,6 +20,8 @@ use crate::http::AppState;
 /// How long a computed response may be served again while nothing changed (the
 /// windows end "now", so a response ages even when no event arrives).
 const REUSE_FOR: Duration = Duration::from_secs(1);
+/// How long a computed response is served again even though events arrived since.
+pub const ALWAYS_REUSE_FOR: Duration = Duration::from_millis(250);
 /// Responses kept at most; a client cannot grow the cache with made-up queries.
 const MAX_KEPT: usize = 64;
 
@@ -58,8 +63,15 @@ impl ViewComputer {
         key: String,
         compute: impl FnOnce(&StatsIndex) -> Computed + Send + 'static,
     ) -> Computed {
+        if let Some(computed) = self.recent(&key) {
+            return computed;
+        }
         // The gate is never closed, so acquiring only waits.
         let _permit = self.gate.acquire().await;
+        // Another request may have computed it while this one waited.
+        if let Some(computed) = self.recent(&key) {
+            return computed;
+        }
         let state = state.clone();
         let kept_before = self.fresh(&key);
         let task = tokio::task::spawn_blocking(move || {
@@ -67,7 +79,7 @@ impl ViewComputer {
             let mut result: Option<(Computed, u64, bool)> = None;
             state.store.read_stats(&mut |index| {
                 let version = index.version();
-                if let Some((computed, kept_version)) = kept_before.clone()
+                if let Some((computed, kept_version, _)) = kept_before.clone()
                     && kept_version == version
                 {
                     result = Some((computed, version, true));
@@ -90,11 +102,19 @@ impl ViewComputer {
         computed
     }
 
-    fn fresh(&self, key: &str) -> Option<(Computed, u64)> {
+    /// A kept response younger than [`ALWAYS_REUSE_FOR`].
+    fn recent(&self, key: &str) -> Option<Computed> {
+        self.fresh(key)
+            .filter(|(_, _, at)| at.elapsed() < ALWAYS_REUSE_FOR)
+            .map(|(computed, _, _)| computed)
+    }
+
+    /// A kept response younger than [`REUSE_FOR`], its index version and its time.
+    fn fresh(&self, key: &str) -> Option<(Computed, u64, Instant)> {
         let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         kept.get(key)
             .filter(|kept| kept.at.elapsed() < REUSE_FOR)
-            .map(|kept| (kept.computed.clone(), kept.version))
+            .map(|kept| (kept.computed.clone(), kept.version, kept.at))
     }
 
     fn keep(&self, key: String, computed: &Computed, version: u64) {

@@ -427,11 +427,12 @@ impl StatsIndex {
                 }
             })
             .collect();
+        let distinct = self.distinct_calls(window);
         Overview {
             window: *window,
             transfers,
-            calls: self.distinct_calls(Kind::Any, window),
-            calls_with_loop: self.distinct_calls(Kind::Loop, window),
+            calls: distinct[Kind::Any as usize],
+            calls_with_loop: distinct[Kind::Loop as usize],
             blocked: count(totals.blocked),
             warned: count(totals.warned),
             cold_transfers,
@@ -512,7 +513,7 @@ impl StatsIndex {
         });
         FlaggedPage {
             window: *window,
-            total: self.distinct_calls(Kind::Flagged, window),
+            total: self.distinct_calls(window)[Kind::Flagged as usize],
             items,
             next,
         }
@@ -557,25 +558,29 @@ impl StatsIndex {
         }
     }
 
-    /// Distinct calls with a hop of `kind` in the window (see the module comment).
-    fn distinct_calls(&self, kind: Kind, window: &Window) -> u64 {
+    /// Distinct calls with a hop of each [`Kind`] in the window (see the module comment).
+    fn distinct_calls(&self, window: &Window) -> [u64; 3] {
         if window.from >= window.to {
-            return 0;
+            return [0; 3];
         }
-        let firsts = self.boundaries.sum_before(window.to).first[kind as usize];
-        let lasts = self.boundaries.sum_before(window.from).last[kind as usize];
+        let firsts = self.boundaries.sum_before(window.to).first;
+        let lasts = self.boundaries.sum_before(window.from).last;
         let lowest = Gap {
             end: window.to,
             start: Timestamp::MIN,
             kind: 0,
             sequence: 0,
         };
-        let spanning = self
-            .gaps
-            .range(lowest..)
-            .filter(|gap| gap.kind == kind as u8 && gap.start < window.from)
-            .count() as i64;
-        (firsts - lasts - spanning).max(0) as u64
+        let mut spanning = [0i64; 3];
+        for gap in self.gaps.range(lowest..) {
+            if gap.start < window.from {
+                spanning[gap.kind as usize] += 1;
+            }
+        }
+        KINDS.map(|kind| {
+            let kind = kind as usize;
+            (firsts[kind] - lasts[kind] - spanning[kind]).max(0) as u64
+        })
     }
 
     fn contribute(&mut self, call: &CallRecord) -> Contribution {

@@ -1,6 +1,7 @@
 //! Additive facts over time that answer any window `[from, to)` exactly: each fact is
-//! kept at its exact time, and every hour keeps the sum of its facts, so a window is
-//! the sum of the whole hours it covers plus the facts at its two ragged edges.
+//! kept at its exact time, and every minute and every hour keeps the sum of its facts,
+//! so a window is the sum of the whole hours it covers, the whole minutes at its edges
+//! and the facts of the two ragged minutes at its ends.
 //!
 //! Pure data structure: no clock, no knowledge of what the facts mean.
 
@@ -25,13 +26,15 @@ pub struct FactKey {
     sequence: u64,
 }
 
-const SECONDS_PER_HOUR: i64 = 3600;
+/// The lengths of the summed units, in seconds, finest first.
+const UNIT_SECONDS: [i64; 2] = [60, 3600];
 
-/// Facts at exact times plus their hourly sums.
+/// Facts at exact times plus their sums per minute and per hour.
 #[derive(Debug, Clone)]
 pub struct Timeline<F, A> {
     facts: BTreeMap<FactKey, F>,
-    hours: BTreeMap<i64, A>,
+    /// Per unit of [`UNIT_SECONDS`]: unit number → sum.
+    sums: [BTreeMap<i64, A>; 2],
     total: A,
     next_sequence: u64,
 }
@@ -40,7 +43,7 @@ impl<F, A: Absorb<F>> Default for Timeline<F, A> {
     fn default() -> Self {
         Self {
             facts: BTreeMap::new(),
-            hours: BTreeMap::new(),
+            sums: [BTreeMap::new(), BTreeMap::new()],
             total: A::default(),
             next_sequence: 0,
         }
@@ -54,7 +57,9 @@ impl<F, A: Absorb<F>> Timeline<F, A> {
             sequence: self.next_sequence,
         };
         self.next_sequence += 1;
-        self.hours.entry(hour_of(at)).or_default().absorb(&fact, 1);
+        for (level, sums) in self.sums.iter_mut().enumerate() {
+            sums.entry(unit_of(at, level)).or_default().absorb(&fact, 1);
+        }
         self.total.absorb(&fact, 1);
         self.facts.insert(key, fact);
         key
@@ -64,18 +69,20 @@ impl<F, A: Absorb<F>> Timeline<F, A> {
         let Some(fact) = self.facts.remove(&key) else {
             return;
         };
-        let hour = hour_of(key.at);
-        if let Some(sum) = self.hours.get_mut(&hour) {
-            sum.absorb(&fact, -1);
-            if sum.is_empty() {
-                self.hours.remove(&hour);
+        for (level, sums) in self.sums.iter_mut().enumerate() {
+            let unit = unit_of(key.at, level);
+            if let Some(sum) = sums.get_mut(&unit) {
+                sum.absorb(&fact, -1);
+                if sum.is_empty() {
+                    sums.remove(&unit);
+                }
             }
         }
         self.total.absorb(&fact, -1);
     }
 
-    /// Visits the window `[from, to)`: `on_sum` for each whole hour inside it (with the
-    /// hour's sum), `on_fact` for each fact at the edges.
+    /// Visits the window `[from, to)`: `on_sum` for each whole hour and each whole
+    /// minute outside those hours, `on_fact` for each fact of the ragged ends.
     pub fn visit(
         &self,
         from: Timestamp,
@@ -83,35 +90,46 @@ impl<F, A: Absorb<F>> Timeline<F, A> {
         mut on_sum: impl FnMut(&A),
         mut on_fact: impl FnMut(Timestamp, &F),
     ) {
+        self.visit_level(UNIT_SECONDS.len(), from, to, &mut on_sum, &mut on_fact);
+    }
+
+    /// Covers `[from, to)` with whole units of `level - 1` and recurses for the ragged
+    /// ends; level 0 is the facts themselves.
+    fn visit_level(
+        &self,
+        level: usize,
+        from: Timestamp,
+        to: Timestamp,
+        on_sum: &mut impl FnMut(&A),
+        on_fact: &mut impl FnMut(Timestamp, &F),
+    ) {
         if from >= to {
             return;
         }
-        let first_hour = hour_of(from);
-        let first_whole = if hour_start(first_hour) == from {
-            first_hour
-        } else {
-            first_hour + 1
-        };
-        let last_hour = hour_of(to);
-        if first_whole >= last_hour {
-            // No whole hour inside: the facts alone.
+        let Some(unit_level) = level.checked_sub(1) else {
             for (key, fact) in self.facts.range(lower(from)..lower(to)) {
                 on_fact(key.at, fact);
             }
             return;
+        };
+        let first_unit = unit_of(from, unit_level);
+        let first_whole = if unit_start(first_unit, unit_level) == from {
+            first_unit
+        } else {
+            first_unit + 1
+        };
+        let last_unit = unit_of(to, unit_level);
+        if first_whole >= last_unit {
+            self.visit_level(unit_level, from, to, on_sum, on_fact);
+            return;
         }
-        for (key, fact) in self
-            .facts
-            .range(lower(from)..lower(hour_start(first_whole)))
-        {
-            on_fact(key.at, fact);
-        }
-        for (_, sum) in self.hours.range(first_whole..last_hour) {
+        let whole_from = unit_start(first_whole, unit_level);
+        let whole_to = unit_start(last_unit, unit_level);
+        self.visit_level(unit_level, from, whole_from, on_sum, on_fact);
+        for (_, sum) in self.sums[unit_level].range(first_whole..last_unit) {
             on_sum(sum);
         }
-        for (key, fact) in self.facts.range(lower(hour_start(last_hour))..lower(to)) {
-            on_fact(key.at, fact);
-        }
+        self.visit_level(unit_level, whole_to, to, on_sum, on_fact);
     }
 
     /// The sum of the facts in `[from, to)`.
@@ -141,12 +159,12 @@ impl<F, A: Absorb<F>> Timeline<F, A> {
     }
 }
 
-fn hour_of(at: Timestamp) -> i64 {
-    at.as_second().div_euclid(SECONDS_PER_HOUR)
+fn unit_of(at: Timestamp, level: usize) -> i64 {
+    at.as_second().div_euclid(UNIT_SECONDS[level])
 }
 
-fn hour_start(hour: i64) -> Timestamp {
-    Timestamp::from_second(hour.saturating_mul(SECONDS_PER_HOUR)).unwrap_or(if hour < 0 {
+fn unit_start(unit: i64, level: usize) -> Timestamp {
+    Timestamp::from_second(unit.saturating_mul(UNIT_SECONDS[level])).unwrap_or(if unit < 0 {
         Timestamp::MIN
     } else {
         Timestamp::MAX
