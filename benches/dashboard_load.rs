@@ -263,6 +263,13 @@ fn main() -> ExitCode {
             served.load(Ordering::Relaxed) as f64 / busy_seconds,
         );
         for (name, report) in &runs {
+            eprintln!(
+                "dashboard_load: {count} calls, {name}: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms, generator lag p99 {:.3} ms",
+                p(&report.latency_us, 0.5),
+                p(&report.latency_us, 0.99),
+                report.latency_us.max() as f64 / 1000.0,
+                p(&report.send_lag_us, 0.99),
+            );
             failed |= problems(count, name, report);
         }
         if refused.load(Ordering::Relaxed) > 0 {
