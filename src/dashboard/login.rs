@@ -9,9 +9,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
-use super::pages::escape;
 use crate::http::AppState;
 use crate::http::access::{SESSION_COOKIE, SESSION_SECONDS, session_value, token_matches};
 use crate::http::client::{client_address, is_https};
@@ -146,25 +146,33 @@ pub async fn login(
 }
 
 fn login_form(next: &str, error: Option<&str>) -> String {
-    let error = error
-        .map(|error| {
-            format!(
-                r#"<p class="error" data-testid="login-error">{}</p>"#,
-                escape(error)
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>loopguard · sign in</title>
-<link rel="stylesheet" href="/assets/dashboard.css"></head>
-<body><main class="login"><h1>loopguard</h1>{error}
-<form method="post" action="/login">
-<label>Dashboard token <input type="password" name="token" autocomplete="current-password" autofocus required data-testid="login-token"></label>
-<input type="hidden" name="next" value="{next}">
-<button type="submit" data-testid="login-submit">Sign in</button>
-</form></main></body></html>"#,
-        next = escape(next)
-    )
+    let form: Markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "loopguard · sign in" }
+                link rel="stylesheet" href="/assets/dashboard.css";
+            }
+            body {
+                main.login {
+                    h1 { "loopguard" }
+                    @if let Some(error) = error {
+                        p.error data-testid="login-error" { (error) }
+                    }
+                    form method="post" action="/login" {
+                        label {
+                            "Dashboard token "
+                            input type="password" name="token" autocomplete="current-password" autofocus required data-testid="login-token";
+                        }
+                        input type="hidden" name="next" value=(next);
+                        button type="submit" data-testid="login-submit" { "Sign in" }
+                    }
+                }
+            }
+        }
+    };
+    form.into_string()
 }
 
 #[cfg(test)]

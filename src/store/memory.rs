@@ -1,18 +1,20 @@
 //! The memory-only store: the engine behind a mutex, nothing on disk. Ended calls
 //! past the retention age and open calls idle too long are forgotten every
-//! [`SWEEP_EVERY`] events, so memory stays bounded here too.
+//! [`SWEEP_EVERY`] events, so memory stays bounded here too. The statistics index
+//! beside the engine is told about every change, removals included.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{CallStore, StoreError, StoreFuture};
+use super::{CallStore, StatsKeeper, StoreError, StoreFuture};
 use crate::core::engine::{
-    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, Outcome, TransferAnswer,
+    CallId, CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, Outcome, TransferAnswer,
     TransferRequest,
 };
 use crate::core::rules::Rules;
+use crate::core::stats::StatsIndex;
 
 /// Events between two sweeps for old calls.
 pub const SWEEP_EVERY: u64 = 1024;
@@ -22,6 +24,7 @@ pub struct MemoryStore {
     // A std mutex: it is never held across an await, and the critical section is
     // a few microseconds (see mini-redis's db.rs for the reasoning).
     engine: Mutex<Engine>,
+    stats: StatsKeeper,
     retention: SignedDuration,
     open_call_max_idle: SignedDuration,
     events: AtomicU64,
@@ -49,8 +52,10 @@ impl MemoryStore {
         open_call_max_idle: SignedDuration,
         max_hops_kept: usize,
     ) -> Self {
+        let engine = Engine::new().with_max_hops_kept(max_hops_kept);
         Self {
-            engine: Mutex::new(Engine::new().with_max_hops_kept(max_hops_kept)),
+            stats: StatsKeeper::new(&engine),
+            engine: Mutex::new(engine),
             retention,
             open_call_max_idle,
             events: AtomicU64::new(0),
@@ -61,15 +66,36 @@ impl MemoryStore {
     fn engine(&self, now: Timestamp) -> std::sync::MutexGuard<'_, Engine> {
         let mut engine = lock_engine(&self.engine);
         if self.events.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            let mut removed: Vec<CallId> = Vec::new();
             if let Ok(cutoff) = now.checked_sub(self.retention) {
-                engine.evict_ended_before(cutoff);
+                removed.extend(engine.evict_ended_before(cutoff));
             }
             if let Ok(cutoff) = now.checked_sub(self.open_call_max_idle) {
                 let idle = engine.idle_open_calls(cutoff, usize::MAX);
                 engine.forget_calls(&idle);
+                removed.extend(idle);
+            }
+            if !removed.is_empty() {
+                self.stats.calls_removed(&removed);
             }
         }
         engine
+    }
+
+    /// Runs one event through the engine and tells the statistics about the call
+    /// when the event was new.
+    fn record<T>(
+        &self,
+        call_id: CallId,
+        received_at: Timestamp,
+        event: impl FnOnce(&mut Engine) -> Result<Outcome<T>, crate::core::engine::EngineError>,
+    ) -> Result<Outcome<T>, StoreError> {
+        let mut engine = self.engine(received_at);
+        let result = event(&mut engine).map_err(StoreError::from);
+        if matches!(&result, Ok(outcome) if !outcome.replayed) {
+            self.stats.calls_changed(&engine, [&call_id]);
+        }
+        result
     }
 }
 
@@ -88,10 +114,10 @@ impl CallStore for MemoryStore {
         request: TransferRequest,
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<TransferAnswer>> {
-        let result = self
-            .engine(received_at)
-            .transfer(&rules, request, received_at)
-            .map_err(StoreError::from);
+        self.stats.rules_seen(&rules);
+        let result = self.record(request.call_id.clone(), received_at, |engine| {
+            engine.transfer(&rules, request, received_at)
+        });
         Box::pin(std::future::ready(result))
     }
 
@@ -100,10 +126,9 @@ impl CallStore for MemoryStore {
         request: EndRequest,
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<EndAnswer>> {
-        let result = self
-            .engine(received_at)
-            .end_call(request, received_at)
-            .map_err(StoreError::from);
+        let result = self.record(request.call_id.clone(), received_at, |engine| {
+            engine.end_call(request, received_at)
+        });
         Box::pin(std::future::ready(result))
     }
 
@@ -112,14 +137,17 @@ impl CallStore for MemoryStore {
         request: CallbackRequest,
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<CallRecord>> {
-        let result = self
-            .engine(received_at)
-            .mark_callback(request, received_at)
-            .map_err(StoreError::from);
+        let result = self.record(request.call_id.clone(), received_at, |engine| {
+            engine.mark_callback(request, received_at)
+        });
         Box::pin(std::future::ready(result))
     }
 
     fn read(&self, read: &mut dyn FnMut(&Engine)) {
         read(&lock_engine(&self.engine));
+    }
+
+    fn read_stats(&self, read: &mut dyn FnMut(&StatsIndex)) {
+        self.stats.read(read);
     }
 }

@@ -8,9 +8,11 @@
 
 mod memory;
 pub mod sqlite;
+mod stats;
 
 pub use memory::{MemoryStore, lock_engine};
 pub use sqlite::{OpenError, OpenReport, SqliteStore, StoreConfig};
+pub use stats::StatsKeeper;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +25,7 @@ use crate::core::engine::{
     TransferAnswer, TransferRequest,
 };
 use crate::core::rules::Rules;
+use crate::core::stats::StatsIndex;
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -59,6 +62,12 @@ pub trait CallStore: Send + Sync + 'static {
 
     /// Runs `read` with the engine's state; `read` must be quick (it holds a lock).
     fn read(&self, read: &mut dyn FnMut(&Engine));
+
+    /// Runs `read` on the dashboard's statistics index: aggregates kept up to date as
+    /// events commit, behind a lock the writer never waits on (see [`StatsKeeper`]).
+    /// It holds every committed event the store answered for; a store shared by
+    /// several instances must feed it every instance's events, not only its own.
+    fn read_stats(&self, read: &mut dyn FnMut(&StatsIndex));
 
     fn call(&self, call_id: &str) -> Option<CallRecord> {
         let mut found = None;

@@ -28,13 +28,14 @@ use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OpenFlags, params};
 use tokio::sync::oneshot;
 
-use super::{CallStore, StoreError, StoreFuture, lock_engine};
+use super::{CallStore, StatsKeeper, StoreError, StoreFuture, lock_engine};
 use crate::clock::Clock;
 use crate::core::engine::{
     CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome,
     RecordedEvent, TransferAnswer, TransferRequest,
 };
 use crate::core::rules::Rules;
+use crate::core::stats::StatsIndex;
 use crate::metrics::Metrics;
 
 /// The schema version this build writes. Older databases are migrated on open.
@@ -173,6 +174,7 @@ enum Job {
 /// The durable [`CallStore`].
 pub struct SqliteStore {
     engine: Arc<Mutex<Engine>>,
+    stats: Arc<StatsKeeper>,
     jobs: SyncSender<Job>,
     queued: Arc<AtomicUsize>,
     metrics: Metrics,
@@ -213,6 +215,7 @@ impl SqliteStore {
             open_calls: engine.active_calls(),
             elapsed: started.elapsed(),
         };
+        let stats = Arc::new(StatsKeeper::new(&engine));
         let engine = Arc::new(Mutex::new(engine));
         let (sender, receiver) = std::sync::mpsc::sync_channel(config.queue_capacity);
         let queued = Arc::new(AtomicUsize::new(0));
@@ -223,6 +226,7 @@ impl SqliteStore {
             database_path,
             config,
             engine: engine.clone(),
+            stats: stats.clone(),
             queued: queued.clone(),
             metrics: metrics.clone(),
             clock,
@@ -241,6 +245,7 @@ impl SqliteStore {
         Ok((
             Self {
                 engine,
+                stats,
                 jobs: sender,
                 queued,
                 metrics,
@@ -287,6 +292,7 @@ impl CallStore for SqliteStore {
         request: TransferRequest,
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<TransferAnswer>> {
+        self.stats.rules_seen(&rules);
         let (reply, answer) = oneshot::channel();
         let job = Job::Transfer {
             rules,
@@ -334,6 +340,10 @@ impl CallStore for SqliteStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    fn read_stats(&self, read: &mut dyn FnMut(&StatsIndex)) {
+        self.stats.read(read);
     }
 }
 
@@ -519,6 +529,9 @@ struct Writer {
     database_path: PathBuf,
     config: StoreConfig,
     engine: Arc<Mutex<Engine>>,
+    /// Told about the committed calls before their requests are answered, so a
+    /// dashboard refreshed on the answer already shows them.
+    stats: Arc<StatsKeeper>,
     queued: Arc<AtomicUsize>,
     metrics: Metrics,
     clock: Clock,
@@ -724,6 +737,10 @@ impl Writer {
                 if !to_write.is_empty() {
                     self.set_write_problem(None);
                 }
+                self.stats.calls_changed(
+                    &lock_engine(&self.engine),
+                    to_write.iter().map(RecordedEvent::call_id),
+                );
                 self.metrics
                     .store_commit_duration
                     .observe(started.elapsed().as_secs_f64());
@@ -841,6 +858,7 @@ impl Writer {
         match reopened {
             Ok((connection, engine)) => {
                 self.connection = connection;
+                self.stats.rebuild(&engine);
                 *lock_engine(&self.engine) = engine;
                 tracing::warn!("store reopened and rebuilt from disk");
             }
@@ -879,7 +897,8 @@ impl Writer {
             }
         }
         if removed > 0 {
-            lock_engine(&self.engine).evict_ended_before(cutoff);
+            let evicted = lock_engine(&self.engine).evict_ended_before(cutoff);
+            self.stats.calls_removed(&evicted);
             tracing::info!(calls = removed, "pruned ended calls past the retention age");
         }
         self.expire_idle_open_calls();
@@ -907,6 +926,7 @@ impl Writer {
                 break;
             }
             lock_engine(&self.engine).forget_calls(&idle);
+            self.stats.calls_removed(&idle);
             self.metrics.calls_expired.inc_by(idle.len() as u64);
             expired += idle.len();
         }
