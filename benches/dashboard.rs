@@ -6,14 +6,25 @@
 //! 50 minutes so every window holds them all. Then it sends each dashboard page and each
 //! `/v1/stats/*` endpoint through the real router (`tower::ServiceExt::oneshot`, no
 //! socket) and reports the median and the slowest of `DASHBOARD_ITERATIONS` runs (default
-//! 20): copying the calls out of the store, computing the stats, rendering HTML or JSON.
+//! 20): reading the statistics index, computing the view, rendering HTML or JSON. Each
+//! request goes to a freshly built router, so no response is reused from the view cache.
+//!
+//! It also reports how long the statistics index is held for the departments table
+//! (the writer never waits on it, but it is the view's cost), next to the batch
+//! computation over every call (the reference model the index replaced).
 //!
 //! ```text
 //! cargo bench --bench dashboard
-//! DASHBOARD_CALLS=50000 cargo bench --bench dashboard
+//! DASHBOARD_CALLS=200000 DASHBOARD_SPAN_MINUTES=1380 cargo bench --bench dashboard
 //! ```
 //!
+//! `DASHBOARD_SPAN_MINUTES` spreads the calls over more time (default 50: all in the
+//! last hour); the paths keep their windows.
+//!
 //! Under `cargo test --all-targets` (no `--bench` argument) it runs a small smoke check.
+
+#[path = "support/calls.rs"]
+mod calls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,8 +33,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use jiff::{SignedDuration, Timestamp};
-use loopguard::core::engine::{CallId, CallOutcome, EndRequest, EventId, TransferRequest};
-use loopguard::core::rules::{Rules, TransferMode};
+use loopguard::core::engine::CallRecord;
+use loopguard::core::stats::{self, MAX_UNKNOWN_DEPARTMENTS_SHOWN, views};
 use loopguard::http::AppState;
 use loopguard::server::app;
 use loopguard::store::{CallStore, MemoryStore};
@@ -31,6 +42,9 @@ use tower::ServiceExt;
 
 const PATHS: &[&str] = &[
     "/?window=1h",
+    "/?window=1d",
+    "/matrix?window=1d",
+    "/v1/stats/flagged?window=1d",
     "/calls?window=1h",
     "/matrix?window=1h",
     "/graph?window=1h",
@@ -66,47 +80,68 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    runtime.block_on(run(calls, iterations));
+    runtime.block_on(run(calls, iterations, env("DASHBOARD_SPAN_MINUTES", 50)));
 }
 
-async fn run(calls: usize, iterations: usize) {
-    let rules = carrier_rules();
+fn timed<T>(iterations: usize, mut run: impl FnMut() -> T) -> (Duration, Duration) {
+    let mut times: Vec<Duration> = (0..iterations)
+        .map(|_| {
+            let started = Instant::now();
+            std::hint::black_box(run());
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    (times[times.len() / 2], times[times.len() - 1])
+}
+
+async fn run(calls: usize, iterations: usize, span_minutes: usize) {
+    let rules = Arc::new(calls::carrier_rules());
     let store = Arc::new(MemoryStore::new());
     let started = Instant::now();
-    fill(&*store, &rules, calls).await;
+    calls::fill(
+        store.clone(),
+        rules.clone(),
+        calls,
+        SignedDuration::from_mins(span_minutes as i64),
+        64,
+    )
+    .await;
     println!(
         "{calls} calls recorded in {:.2?}; {iterations} runs per path",
         started.elapsed()
     );
     let state = Arc::new(AppState::new(
-        rules,
+        (*rules).clone(),
         "bench",
-        store,
+        store.clone(),
         loopguard::metrics::Metrics::new(),
         loopguard::clock::Clock::system(),
     ));
-    // The part of a view that holds the store's lock (the webhook waits on it):
-    // computing the departments table, the view that reads the most, in place.
     let window = loopguard::dashboard::WindowChoice::Hour.window(Timestamp::now());
-    let rules = state.rules.load_full();
-    let mut locked: Vec<Duration> = (0..iterations)
-        .map(|_| {
-            let started = Instant::now();
-            let rows = loopguard::dashboard::with_calls(&state, |calls| {
-                loopguard::core::stats::departments_table(calls.iter().copied(), &rules, &window)
-            });
-            let elapsed = started.elapsed();
-            assert!(!rows.is_empty());
-            elapsed
-        })
-        .collect();
-    locked.sort();
+    let (median, max) = timed(iterations, || {
+        let mut rows = 0;
+        store.read_stats(&mut |index| {
+            rows = views::departments_table(index, &rules, &window, MAX_UNKNOWN_DEPARTMENTS_SHOWN)
+                .0
+                .len();
+        });
+        rows
+    });
     println!(
-        "store lock held for the departments table over {calls} calls: median {:.2?}, max {:.2?}",
-        locked[locked.len() / 2],
-        locked[locked.len() - 1]
+        "statistics index held for the departments table over {calls} calls: median {median:.2?}, max {max:.2?}"
     );
-    let router = app(state);
+    let (median, max) = timed(iterations, || {
+        let mut rows = 0;
+        store.read(&mut |engine| {
+            let calls: Vec<&CallRecord> = engine.calls().collect();
+            rows = stats::departments_table(calls.iter().copied(), &rules, &window).len();
+        });
+        rows
+    });
+    println!(
+        "batch departments table over every call (the engine's lock held): median {median:.2?}, max {max:.2?}"
+    );
     println!(
         "{:<34} {:>10} {:>10} {:>10}",
         "path", "median", "max", "bytes"
@@ -115,9 +150,9 @@ async fn run(calls: usize, iterations: usize) {
         let mut times: Vec<Duration> = Vec::with_capacity(iterations);
         let mut bytes = 0;
         for _ in 0..iterations {
+            let router = app(state.clone());
             let started = Instant::now();
             let response = router
-                .clone()
                 .oneshot(Request::get(*path).body(Body::empty()).expect("request"))
                 .await
                 .expect("router answers");
@@ -138,140 +173,5 @@ async fn run(calls: usize, iterations: usize) {
             times[times.len() / 2],
             times[times.len() - 1]
         );
-    }
-}
-
-fn carrier_rules() -> Rules {
-    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("routing-rules");
-    let sources = loopguard::rules_files::read_rules(&directory).expect("routing-rules/");
-    let report = loopguard::core::lint::lint(&sources);
-    assert!(!report.has_errors(), "the carrier rules have errors");
-    report.rules
-}
-
-/// (from, to, intent, mode, callback number) of one transfer.
-type Hop<'a> = (&'a str, &'a str, &'a str, TransferMode, Option<&'a str>);
-
-/// Records `count` calls ending within the last 50 minutes.
-async fn fill(store: &dyn CallStore, rules: &Rules, count: usize) {
-    let rules = Arc::new(rules.clone());
-    let now = Timestamp::now();
-    let span_ms = 50 * 60 * 1000;
-    for index in 0..count {
-        let start = now
-            .checked_sub(SignedDuration::from_millis(
-                (span_ms * index / count.max(1)) as i64 + 60_000,
-            ))
-            .expect("time in range");
-        let call = format!("call-{index}");
-        let number = Some("+14155550123");
-        // (from, to, intent, mode, callback number) per hop, and how the call ends.
-        let (hops, end): (Vec<Hop>, _) = match index % 10 {
-            6 => (
-                vec![
-                    (
-                        "customer_service",
-                        "activations",
-                        "reconnect_line",
-                        TransferMode::Warm,
-                        number,
-                    ),
-                    (
-                        "activations",
-                        "customer_service",
-                        "reconnect_line",
-                        TransferMode::Warm,
-                        number,
-                    ),
-                ],
-                None,
-            ),
-            7 => (
-                vec![
-                    (
-                        "customer_service",
-                        "technical_support",
-                        "device_repair",
-                        TransferMode::Warm,
-                        number,
-                    ),
-                    (
-                        "technical_support",
-                        "device_support",
-                        "device_repair",
-                        TransferMode::Warm,
-                        number,
-                    ),
-                ],
-                Some(CallOutcome::Resolved),
-            ),
-            8 => (
-                vec![(
-                    "customer_service",
-                    "billing",
-                    "refund",
-                    TransferMode::Cold,
-                    None,
-                )],
-                Some(CallOutcome::Resolved),
-            ),
-            9 => (
-                vec![(
-                    "customer_service",
-                    "billing",
-                    "billing_question",
-                    TransferMode::Warm,
-                    number,
-                )],
-                Some(CallOutcome::Disconnected),
-            ),
-            other => {
-                let (to, intent) = [
-                    ("billing", "billing_question"),
-                    ("technical_support", "no_signal"),
-                    ("activations", "new_line"),
-                    ("retention", "cancel_service"),
-                    ("porting", "number_port_in"),
-                    ("fraud_prevention", "fraud_report"),
-                ][other];
-                (
-                    vec![("customer_service", to, intent, TransferMode::Warm, number)],
-                    Some(CallOutcome::Resolved),
-                )
-            }
-        };
-        let mut at = start;
-        for (hop, (from, to, intent, mode, callback)) in hops.into_iter().enumerate() {
-            at = at
-                .checked_add(SignedDuration::from_secs(20))
-                .expect("time in range");
-            let request = TransferRequest {
-                event_id: EventId::parse(&format!("{call}-{hop}")).expect("valid id"),
-                call_id: CallId::parse(&call).expect("valid id"),
-                from: from.to_owned(),
-                to: to.to_owned(),
-                mode: Some(mode),
-                intent: Some(intent.to_owned()),
-                callback_number: callback.map(str::to_owned),
-                agent_id: None,
-                occurred_at: Some(at),
-            };
-            store
-                .record_transfer(rules.clone(), request, at)
-                .await
-                .expect("transfer recorded");
-        }
-        if let Some(outcome) = end {
-            let at = at
-                .checked_add(SignedDuration::from_secs(30))
-                .expect("time in range");
-            let request = EndRequest {
-                event_id: EventId::parse(&format!("{call}-end")).expect("valid id"),
-                call_id: CallId::parse(&call).expect("valid id"),
-                outcome,
-                occurred_at: Some(at),
-            };
-            store.end_call(request, at).await.expect("end recorded");
-        }
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! What it measures. Each target (an `axum::Router` answering `POST /v1/transfers`) is served
 //! in-process on 127.0.0.1, port 0, by a dedicated single-thread tokio runtime on its own OS
-//! thread, so the server gets one core; the load generator runs on another single-thread runtime
-//! (the other core). For every rate in `LOAD_RATES` the bench reports latency percentiles of
+//! thread pinned to CPU 0, so the server gets one core; the load generator runs on another
+//! single-thread runtime pinned to CPU 1. For every rate in `LOAD_RATES` the bench reports latency percentiles of
 //! ~170-byte JSON transfer events, then the closed-loop throughput of `LOAD_CONNECTIONS`
 //! keep-alive connections sending back to back, then a summary comparing each target with the
 //! first one (the bare-axum baseline).
@@ -192,6 +192,8 @@ fn main() -> ExitCode {
         );
     }
     let generator = DedicatedRuntime::start("load-generator");
+    // The server on CPU 0, the generator on CPU 1 (where the machine has two).
+    let pinned = generator.pin_to_cpu(1);
     let mut summaries = Vec::new();
     let mut any_errors = false;
 
@@ -206,6 +208,14 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
+        }
+        // Every instance of a target on CPU 0, the generator on CPU 1; a target's
+        // PostgreSQL server is not pinned (it shares both with them).
+        let pinned = servers
+            .iter()
+            .fold(pinned, |pinned, server| server.pin_to_cpu(0) && pinned);
+        if !pinned {
+            eprintln!("webhook_load: could not pin the server and the generator to CPUs 0 and 1");
         }
         let addresses: Vec<_> = servers.iter().map(|server| server.address).collect();
         let events = TransferEvents::new(&addresses);

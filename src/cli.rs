@@ -91,7 +91,8 @@ pub struct RouteArgs {
     /// Rules directory or file.
     #[arg(long, default_value = "routing-rules", env = "LOOPGUARD_RULES")]
     pub rules: PathBuf,
-    /// Department the call is in now.
+    /// Department the call is in now: its id, or one of its `aliases` (an
+    /// extension, a SIP URI such as sip:2001@pbx.example.com).
     #[arg(long)]
     pub from: String,
     /// What the caller needs.
@@ -259,7 +260,7 @@ fn run_route(args: &RouteArgs) -> Result<u8, String> {
         }
     };
     let rules = &rules;
-    let Some(from) = rules.department(&args.from) else {
+    let Some(from) = rules.resolve(&args.from) else {
         let hint = did_you_mean(
             &args.from,
             rules
@@ -269,7 +270,17 @@ fn run_route(args: &RouteArgs) -> Result<u8, String> {
         )
         .map(|suggestion| format!("; did you mean `{suggestion}`?"))
         .unwrap_or_default();
-        return Err(format!("unknown department `{}`{hint}", args.from));
+        return Err(format!(
+            "`{}` is neither a department id nor an alias in the rules{hint}",
+            args.from
+        ));
+    };
+    let from_name = rules.departments[from].id.as_str();
+    // Say which department an alias stands for, so the answer can be checked.
+    let alias_note = if from_name == args.from {
+        String::new()
+    } else {
+        format!("`{}` is `{from_name}`: ", args.from)
     };
     let owners: Vec<&str> = rules
         .owners(&args.intent)
@@ -291,7 +302,7 @@ fn run_route(args: &RouteArgs) -> Result<u8, String> {
         Route::NoPath => Some(format!(
             "no allowed transfer path for `{}` leads from `{}` to {}",
             args.intent,
-            args.from,
+            from_name,
             owners
                 .iter()
                 .map(|owner| format!("`{owner}`"))
@@ -302,7 +313,8 @@ fn run_route(args: &RouteArgs) -> Result<u8, String> {
     match args.format {
         RouteFormat::Json => {
             let answer = serde_json::json!({
-                "from": args.from,
+                "from": from_name,
+                "identity": args.from,
                 "intent": args.intent,
                 "owners": owners,
                 "path": path,
@@ -316,18 +328,18 @@ fn run_route(args: &RouteArgs) -> Result<u8, String> {
         }
         RouteFormat::Text => match (&path, &reason) {
             (Some(path), _) if path.len() == 1 => print_out(&format!(
-                "`{}` handles `{}` itself: keep the call (0 hops)\n",
-                args.from, args.intent
+                "{alias_note}`{from_name}` handles `{}` itself: keep the call (0 hops)\n",
+                args.intent
             )),
             (Some(path), _) => print_out(&format!(
-                "route `{}` to `{}`: {} ({} hop{})\n",
+                "{alias_note}route `{}` to `{}`: {} ({} hop{})\n",
                 args.intent,
                 path[path.len() - 1],
                 path.join(" → "),
                 path.len() - 1,
                 if path.len() == 2 { "" } else { "s" }
             )),
-            (None, Some(reason)) => print_out(&format!("no route: {reason}\n")),
+            (None, Some(reason)) => print_out(&format!("{alias_note}no route: {reason}\n")),
             (None, None) => {}
         },
     }

@@ -2,7 +2,8 @@
 //!
 //! [`core`] is pure (rules model, graph checks, chain engine); [`render`] turns
 //! findings into text; the shells touch files, sockets and the clock: [`store`]
-//! keeps call state, [`http`] holds what every route shares, [`webhook`] and
+//! keeps call state, [`http`] holds what every route shares, [`integrations`]
+//! translate what platforms send (pure, like the core), [`webhook`] and
 //! [`dashboard`] are the routes, [`server`] assembles and runs them, [`cli`] is the
 //! command line. See ARCHITECTURE.md for the map and who may import whom.
 
@@ -12,6 +13,7 @@ pub mod core;
 pub mod dashboard;
 pub mod exit;
 pub mod http;
+pub mod integrations;
 pub mod metrics;
 pub mod render;
 pub mod rules_files;

@@ -35,6 +35,8 @@ pub enum RequestOutcome {
     InvalidRequest,
     Conflict,
     Unavailable,
+    /// A platform event that is not a transfer or an end (answered with success).
+    Ignored,
 }
 
 impl RequestOutcome {
@@ -48,6 +50,7 @@ impl RequestOutcome {
         RequestOutcome::InvalidRequest,
         RequestOutcome::Conflict,
         RequestOutcome::Unavailable,
+        RequestOutcome::Ignored,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +64,7 @@ impl RequestOutcome {
             RequestOutcome::InvalidRequest => "invalid_request",
             RequestOutcome::Conflict => "conflict",
             RequestOutcome::Unavailable => "unavailable",
+            RequestOutcome::Ignored => "ignored",
         }
     }
 }
@@ -83,6 +87,11 @@ pub struct Metrics {
     pub store_batch_size: Histogram,
     pub store_queue_depth: IntGauge,
     pub store_failures: prometheus::IntCounter,
+    /// Hardening: connections, refused credentials, expired calls.
+    pub open_connections: IntGauge,
+    pub connections_refused: prometheus::IntCounter,
+    pub credentials_throttled: prometheus::IntCounter,
+    pub calls_expired: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -157,6 +166,26 @@ impl Metrics {
             "Batches that failed to commit; their requests got 503.",
         )
         .expect("valid metric definition");
+        let open_connections = IntGauge::new(
+            "loopguard_open_connections",
+            "TCP connections currently open.",
+        )
+        .expect("valid metric definition");
+        let connections_refused = prometheus::IntCounter::new(
+            "loopguard_connections_refused_total",
+            "Connections closed at once because --max-connections were already open.",
+        )
+        .expect("valid metric definition");
+        let credentials_throttled = prometheus::IntCounter::new(
+            "loopguard_credentials_throttled_total",
+            "Dashboard credential attempts answered 429 after too many failures from one client.",
+        )
+        .expect("valid metric definition");
+        let calls_expired = prometheus::IntCounter::new(
+            "loopguard_calls_expired_total",
+            "Open calls forgotten because no event came for longer than the idle limit.",
+        )
+        .expect("valid metric definition");
         let build_info = IntGaugeVec::new(
             Opts::new("loopguard_build_info", "Build information; always 1."),
             &["version"],
@@ -177,6 +206,10 @@ impl Metrics {
             Box::new(store_batch_size.clone()),
             Box::new(store_queue_depth.clone()),
             Box::new(store_failures.clone()),
+            Box::new(open_connections.clone()),
+            Box::new(connections_refused.clone()),
+            Box::new(credentials_throttled.clone()),
+            Box::new(calls_expired.clone()),
             Box::new(build_info),
         ] {
             registry
@@ -212,6 +245,10 @@ impl Metrics {
             store_batch_size,
             store_queue_depth,
             store_failures,
+            open_connections,
+            connections_refused,
+            credentials_throttled,
+            calls_expired,
         }
     }
 

@@ -1,5 +1,13 @@
 //! Shell: finds and reads rules files from disk and hands their text to the core.
+//!
+//! Only regular files are read (a FIFO would block, `/dev/zero` never ends), opened
+//! without blocking and capped while reading. Directories whose names start with a
+//! dot are skipped, and each file is read once however many symlinks lead to it: a
+//! Kubernetes ConfigMap volume links every `x.toml` to `..data/x.toml`, and `..data`
+//! to a `..<timestamp>` directory.
 
+use std::collections::HashSet;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use crate::core::diagnostic::{Diagnostic, Severity};
@@ -19,8 +27,12 @@ pub enum ReadError {
         "`{path}` contains no *.toml files; point at a rules directory such as `routing-rules/`"
     )]
     NoRulesFiles { path: String },
-    #[error("`{path}` is {size} bytes; rules files larger than {limit} bytes are refused")]
-    TooLarge { path: String, size: u64, limit: u64 },
+    #[error("`{path}` is larger than {limit} bytes; rules files that large are refused")]
+    TooLarge { path: String, limit: u64 },
+    #[error(
+        "`{path}` is {kind}, not a regular file; a rules directory may only hold regular `*.toml` files (or symlinks to them)"
+    )]
+    NotARegularFile { path: String, kind: &'static str },
 }
 
 /// Rules files larger than this are refused rather than parsed.
@@ -33,12 +45,17 @@ pub fn rules_file_paths(path: &Path) -> Result<Vec<PathBuf>, ReadError> {
         path: display_path(path),
         source,
     })?;
-    if metadata.is_file() {
+    if !metadata.is_dir() {
+        // A file (or anything else, which reading then refuses with its kind).
         return Ok(vec![path.to_path_buf()]);
     }
     let mut files = Vec::new();
     collect_toml_files(path, &mut files)?;
     files.sort();
+    // One read per file: symlinks (a ConfigMap's, or anyone's) may lead to one file
+    // from several names; the first name in sorted order is the one reported.
+    let mut seen = HashSet::new();
+    files.retain(|file| seen.insert(std::fs::canonicalize(file).unwrap_or_else(|_| file.clone())));
     if files.is_empty() {
         return Err(ReadError::NoRulesFiles {
             path: display_path(path),
@@ -55,6 +72,11 @@ fn collect_toml_files(directory: &Path, files: &mut Vec<PathBuf>) -> Result<(), 
     for entry in std::fs::read_dir(directory).map_err(io_error)? {
         let entry = entry.map_err(io_error)?;
         let path = entry.path();
+        // `..data`, `..2024_…` (ConfigMap volumes), `.git`, editors' swap files.
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
+        // Not followed: a symlinked directory is not descended into (no loops).
         let file_type = entry.file_type().map_err(io_error)?;
         if file_type.is_dir() {
             collect_toml_files(&path, files)?;
@@ -74,26 +96,78 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<SourceFile>, ReadError> {
         .iter()
         .map(|path| {
             let display = display_path(path);
-            let size = std::fs::metadata(path)
-                .map_err(|source| ReadError::Io {
-                    path: display.clone(),
-                    source,
-                })?
-                .len();
-            if size > MAX_RULES_FILE_BYTES {
-                return Err(ReadError::TooLarge {
-                    path: display,
-                    size,
-                    limit: MAX_RULES_FILE_BYTES,
-                });
-            }
-            let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
-                path: display.clone(),
-                source,
-            })?;
+            let bytes = read_regular_file(path, &display, MAX_RULES_FILE_BYTES)?;
             Ok(SourceFile::from_bytes(display, &bytes))
         })
         .collect()
+}
+
+/// Reads a regular file of at most `limit` bytes. It is opened without blocking (a
+/// FIFO swapped in after any check cannot hang the open), its type is checked on the
+/// open file, and the cap is enforced on the bytes read, not on the size the file
+/// claims (`/proc` files claim 0).
+fn read_regular_file(path: &Path, display: &str, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let io_error = |source| ReadError::Io {
+        path: display.to_owned(),
+        source,
+    };
+    let file = open_nonblocking(path).map_err(io_error)?;
+    let file_type = file.metadata().map_err(io_error)?.file_type();
+    if !file_type.is_file() {
+        return Err(ReadError::NotARegularFile {
+            path: display.to_owned(),
+            kind: kind_of(file_type),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge {
+            path: display.to_owned(),
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
+#[cfg(unix)]
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
+}
+
+fn kind_of(file_type: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if file_type.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    }
 }
 
 /// Reads one rules directory (or file) into sources.

@@ -110,6 +110,17 @@ impl DedicatedRuntime {
         }
     }
 
+    /// Pins this runtime's thread to one CPU (when the machine has it), so that what runs
+    /// here shares that CPU with nothing else the bench starts. Threads started from this
+    /// runtime later (tokio's blocking pool) inherit the pin. Returns whether it worked.
+    pub fn pin_to_cpu(&self, cpu: usize) -> bool {
+        self.run(async move {
+            core_affinity::get_core_ids()
+                .and_then(|cores| cores.into_iter().find(|core| core.id == cpu))
+                .is_some_and(core_affinity::set_for_current)
+        })
+    }
+
     /// CPU time consumed so far by this runtime's thread, read on that thread. `None` where the
     /// kernel does not expose `/proc/thread-self/schedstat` (non-Linux).
     pub fn cpu_time(&self) -> Option<Duration> {
@@ -169,6 +180,11 @@ impl RunningServer {
 
     pub fn cpu_time(&self) -> Option<Duration> {
         self.runtime.cpu_time()
+    }
+
+    /// Pins the serving thread (see [`DedicatedRuntime::pin_to_cpu`]).
+    pub fn pin_to_cpu(&self, cpu: usize) -> bool {
+        self.runtime.pin_to_cpu(cpu)
     }
 
     /// Asks axum to stop accepting and to finish open connections; returns an error message if

@@ -52,6 +52,9 @@ lint_codes! {
     MaxHopsExceeded => "max-hops-exceeded", Error, "The shortest allowed path to an intent's owner is longer than max_hops.";
     ColdTransferAllowed => "cold-transfer-allowed", Error, "A cold transfer is allowed while policy requires warm transfers.";
     UnknownEscalation => "unknown-escalation", Error, "The policy's escalation department is not declared.";
+    DuplicateAlias => "duplicate-alias", Error, "Two departments claim the same platform identity in `aliases`.";
+    AliasShadowsDepartment => "alias-shadows-department", Error, "An alias is another department's id, so it can never apply.";
+    MalformedSipAlias => "malformed-sip-alias", Error, "An alias written as a SIP URI that is not a valid `sip:user@host`.";
     UnusedSuppression => "unused-suppression", Warning, "A `# loopguard: ignore[...]` comment that suppresses nothing.";
     InvalidSuppression => "invalid-suppression", Error, "A malformed `# loopguard: ignore[...]` comment.";
 }
@@ -195,6 +198,24 @@ fn explanation(code: LintCode) -> Explanation {
             why: "When loopguard stops a looping call it suggests the escalation department; a suggestion that does not exist leaves the agent stuck.",
             example: "[policy]\nescalation = \"supervisors\"   # the department is supervisor_desk",
             fix: "Name a declared department.",
+        },
+        DuplicateAlias => Explanation {
+            catches: "The same platform identity in the `aliases` of two departments. SIP URIs are compared as they match: `sip:2001@PBX.example.com:5060` and `sip:2001@pbx.example.com` are the same alias.",
+            why: "A transfer to that identity can only be credited to one of them: the verdict, the chain and the dashboard would name the first department declared, whatever the platform meant.",
+            example: "[[department]]\nid = \"activations\"\naliases = [\"sip:3001@pbx.example.com\"]\n\n[[department]]\nid = \"billing\"\naliases = [\"sip:3001@pbx.example.com\"]",
+            fix: "Keep the alias in the one department the platform's identity belongs to; an extension that rings two teams is a queue of its own and needs its own department.",
+        },
+        AliasShadowsDepartment => Explanation {
+            catches: "An alias that is exactly another department's id.",
+            why: "Identities are looked up as department ids first, so a transfer naming it always goes to the department with that id: the alias never applies, and the rules say two different things about the same name.",
+            example: "[[department]]\nid = \"billing\"\n\n[[department]]\nid = \"collections\"\naliases = [\"billing\"]",
+            fix: "Remove the alias, or rename one of the departments so the platform's name means one thing.",
+        },
+        MalformedSipAlias => Explanation {
+            catches: "An alias that starts with `sip:` or `sips:` but is not a valid SIP URI with a user part: no host, an empty user, a space or another character the URI grammar forbids, an unclosed `<`.",
+            why: "A malformed alias never matches what the platform sends, so transfers to that department are reported as `unknown-department` and judged without its routes.",
+            example: "[[department]]\nid = \"activations\"\naliases = [\"sip:3001@\", \"sip:pbx.example.com\"]",
+            fix: "Write the URI the platform sends, `sip:user@host` (port, parameters and display name are optional and ignored), or the bare extension (`\"3001\"`) to match it on any host.",
         },
         UnusedSuppression => Explanation {
             catches: "A `# loopguard: ignore[code]` comment on a line where that finding does not occur.",

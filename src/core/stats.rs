@@ -2,9 +2,13 @@
 //! departments table, the callbacks owed, the flagged calls and the traffic on the
 //! routing graph.
 //!
+//! The functions here compute each view from the call records in one pass: they are
+//! the reference model, simple enough to trust. The dashboard reads the incremental
+//! [`StatsIndex`] instead (kept up to date as events commit, see `index.rs`), whose
+//! answers the property tests compare with these.
+//!
 //! Pure: every function takes the calls, the rules and a [`Window`] (and `now` where an
-//! age is computed) and returns plain serde structs. The shell clones the calls out
-//! of the store and renders the results as HTML and JSON.
+//! age is computed) and returns plain serde structs.
 //!
 //! Definitions used throughout:
 //! - a *transfer in the window* is a hop whose event time is in `[from, to)`, whatever
@@ -13,6 +17,17 @@
 //!   counted in the cell B→A, when the returning hop is in the window. A *blocked
 //!   bounce* is the same return attempted and blocked (the engine caught it);
 //! - a *loop* is a hop with a ping-pong, circular-handoff or max-hops-exceeded finding.
+
+mod index;
+mod names;
+mod timeline;
+pub mod views;
+
+pub use index::{
+    CallbackCursor, FlaggedCursor, HopSums, MAX_UNKNOWN_DEPARTMENTS_KEPT, PairCounts, StatsIndex,
+};
+pub use names::{NameId, Names, UNTRACKED};
+pub use views::MAX_UNKNOWN_DEPARTMENTS_SHOWN;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -94,6 +109,70 @@ pub struct BounceMatrix {
     pub bounces: Vec<Vec<u64>>,
     /// Blocked returns B→A after a moved A→B, in cell B→A.
     pub blocked_bounces: Vec<Vec<u64>>,
+    /// Present when the last department stands for several unknown ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_unknown: Option<OtherUnknown>,
+}
+
+/// The unknown departments merged into the last row (and column, and graph node) of a
+/// view, so that a view stays small whatever names the platform sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OtherUnknown {
+    /// Unknown departments kept apart by the statistics but not listed one by one.
+    pub departments: u64,
+    /// Whether traffic of more unknown departments than the statistics keep apart is in
+    /// it too (their number is not known).
+    pub untracked: bool,
+}
+
+impl OtherUnknown {
+    /// The name the views show for the merged row.
+    pub fn label(&self) -> String {
+        let plural = if self.departments == 1 { "" } else { "s" };
+        match (self.departments, self.untracked) {
+            (0, _) => "other unknown departments".to_owned(),
+            (count, false) => format!("other unknown ({count} department{plural})"),
+            (count, true) => format!("other unknown ({count}+ departments)"),
+        }
+    }
+}
+
+/// One page of flagged calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FlaggedPage {
+    pub window: Window,
+    /// Flagged calls in the window, on every page.
+    pub total: u64,
+    pub items: Vec<FlaggedCall>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// One page of callbacks owed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CallbackPage {
+    /// Callbacks owed now, on every page.
+    pub total: u64,
+    pub items: Vec<CallbackOwed>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// One page of the departments table.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct DepartmentPage {
+    pub window: Window,
+    /// Rows in the table, on every page.
+    pub total: u64,
+    pub items: Vec<DepartmentRow>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// Present when one row stands for several unknown departments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_unknown: Option<OtherUnknown>,
 }
 
 /// One row of the departments table. "Out" counts transfers the department made.
@@ -115,6 +194,9 @@ pub struct DepartmentRow {
     pub missing_callback_share: f64,
     /// Callbacks owed for calls whose last moved transfer this department made.
     pub callbacks_owed: u64,
+    /// Whether this row adds up several unknown departments (see `other_unknown`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merged: bool,
 }
 
 /// A customer owed a callback.
@@ -171,6 +253,9 @@ pub struct GraphTraffic {
     pub nodes: Vec<GraphNode>,
     /// Every transfer the rules allow, then every pair seen that they do not.
     pub edges: Vec<GraphEdge>,
+    /// Present when the last node stands for several unknown departments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_unknown: Option<OtherUnknown>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -308,6 +393,7 @@ pub fn bounce_matrix<'a>(calls: impl Calls<'a>, rules: &Rules, window: &Window) 
         blocked,
         bounces,
         blocked_bounces,
+        other_unknown: None,
     }
 }
 
@@ -335,6 +421,7 @@ pub fn departments_table<'a>(
                 missing_callback_out: 0,
                 missing_callback_share: 0.0,
                 callbacks_owed: 0,
+                merged: false,
             }
         })
         .collect();
@@ -522,12 +609,13 @@ pub fn graph_traffic<'a>(calls: impl Calls<'a>, rules: &Rules, window: &Window) 
         window: *window,
         nodes,
         edges,
+        other_unknown: None,
     }
 }
 
 /// The departments a call went through; a call that never moved is still where its
 /// first transfer was attempted from.
-fn chain_or_start(call: &CallRecord) -> Vec<String> {
+pub(super) fn chain_or_start(call: &CallRecord) -> Vec<String> {
     let chain: Vec<String> = call
         .chain()
         .into_iter()
@@ -540,7 +628,7 @@ fn chain_or_start(call: &CallRecord) -> Vec<String> {
 }
 
 /// Each hop of a call with whether it returns B→A after a moved A→B earlier in the call.
-fn classified_hops(call: &CallRecord) -> impl Iterator<Item = (&Hop, bool)> {
+pub(super) fn classified_hops(call: &CallRecord) -> impl Iterator<Item = (&Hop, bool)> {
     // Chains are short: a vector beats a hash set here (this runs for every call).
     let mut taken: Vec<(&str, &str)> = Vec::new();
     call.hops.iter().map(move |hop| {
@@ -583,7 +671,7 @@ impl DepartmentIndex<'_> {
     }
 }
 
-fn is_loop(hop: &Hop) -> bool {
+pub(super) fn is_loop(hop: &Hop) -> bool {
     hop.findings.iter().any(|finding| {
         matches!(
             finding.code,
@@ -592,15 +680,15 @@ fn is_loop(hop: &Hop) -> bool {
     })
 }
 
-fn is_cold(hop: &Hop) -> bool {
+pub(super) fn is_cold(hop: &Hop) -> bool {
     hop.mode == Some(TransferMode::Cold)
 }
 
-fn lacks_callback_number(hop: &Hop) -> bool {
+pub(super) fn lacks_callback_number(hop: &Hop) -> bool {
     hop.callback_number.as_deref().is_none_or(str::is_empty)
 }
 
-fn share(part: u64, whole: u64) -> f64 {
+pub(super) fn share(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -608,14 +696,14 @@ fn share(part: u64, whole: u64) -> f64 {
     }
 }
 
-fn bucket_count(window: &Window) -> usize {
+pub(super) fn bucket_count(window: &Window) -> usize {
     let length = window.to.duration_since(window.from).as_secs().max(0);
     let count = (length + window.interval_seconds - 1) / window.interval_seconds;
     // A window of thousands of intervals would be a caller's mistake; cap the series.
     usize::try_from(count).unwrap_or(0).min(10_000)
 }
 
-fn bucket_start(window: &Window, index: usize) -> Timestamp {
+pub(super) fn bucket_start(window: &Window, index: usize) -> Timestamp {
     let offset = SignedDuration::from_secs(window.interval_seconds * index as i64);
     window.from.checked_add(offset).unwrap_or(window.to)
 }

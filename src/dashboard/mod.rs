@@ -2,33 +2,40 @@
 //!
 //! Owns the HTML pages, the `/v1/stats/*` JSON endpoints, the live event stream
 //! (`/v1/events`, server-sent events from [`AppState::live`]), the embedded assets and
-//! the login form. The numbers come from [`crate::core::stats`]. Nothing here decides
-//! verdicts.
+//! the login form. The numbers come from the store's statistics index
+//! ([`crate::core::stats::StatsIndex`], read through `CallStore::read_stats`), computed
+//! by [`compute::ViewComputer`] off the webhook's async workers. Every list is paged
+//! and every view has a bounded number of rows. Nothing here decides verdicts.
 
+pub mod compute;
 pub mod layout;
 pub mod login;
 pub mod pages;
+pub mod visible;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
 
 use crate::core::duration::parse_duration;
 use crate::core::engine::CallRecord;
-use crate::core::stats::{self, Window};
-use crate::http::body::require_json;
+use crate::core::stats::{
+    self, CallbackCursor, FlaggedCursor, MAX_UNKNOWN_DEPARTMENTS_SHOWN, StatsIndex, Window, views,
+};
+use crate::http::body::{require_json, verify_signature};
 use crate::http::query::Query;
 use crate::http::{ApiError, AppState, ErrorBody, ErrorCode};
 use crate::webhook::callback::record_callback;
+use compute::{Computed, ViewComputer};
 
 /// The dashboard's part of the OpenAPI document: the `/v1/stats/*` endpoints.
 #[derive(utoipa::OpenApi)]
@@ -46,9 +53,13 @@ use crate::webhook::callback::record_callback;
         stats::Overview,
         stats::SeriesPoint,
         stats::FlaggedCall,
+        stats::FlaggedPage,
         stats::BounceMatrix,
+        stats::OtherUnknown,
         stats::DepartmentRow,
+        stats::DepartmentPage,
         stats::CallbackOwed,
+        stats::CallbackPage,
         stats::FailedMark,
         stats::GraphTraffic,
         stats::GraphNode,
@@ -57,8 +68,9 @@ use crate::webhook::callback::record_callback;
 )]
 pub struct StatsApi;
 
-/// How many flagged calls a page or the JSON list shows.
-pub const FLAGGED_LIMIT: usize = 200;
+/// Page sizes of the lists: the default and the most one page may hold.
+pub const DEFAULT_PAGE: usize = 100;
+pub const MAX_PAGE: usize = 500;
 
 /// How long one server-sent-events response stays open. Browsers reconnect on their
 /// own; a bounded stream keeps graceful shutdown from waiting on open dashboards.
@@ -83,6 +95,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/stats/callbacks", get(callbacks_json))
         .route("/v1/stats/graph", get(graph_json))
         .route("/v1/events", get(events))
+        .layer(Extension(Arc::new(ViewComputer::default())))
 }
 
 /// The routes anyone may fetch: the login form and the static assets.
@@ -146,19 +159,36 @@ impl WindowChoice {
     }
 }
 
-/// The query of a view: `window` (default `1d`) and, for the departments, `sort`.
+/// The query of a view: `window` (default `1d`) and, where the view takes them,
+/// `sort`, `limit` and `after` (the `next` of the previous page).
 #[derive(Debug, Clone)]
 pub struct ViewQuery {
     pub window: WindowChoice,
     pub sort: Option<String>,
+    pub limit: Option<usize>,
+    pub after: Option<String>,
 }
 
-pub fn parse_query(query: Option<&str>, allow_sort: bool) -> Result<ViewQuery, ApiError> {
-    let allowed: &[&str] = if allow_sort {
-        &["window", "sort"]
-    } else {
-        &["window"]
-    };
+impl ViewQuery {
+    /// The page size asked for, or the default.
+    pub fn page_size(&self) -> usize {
+        self.limit.unwrap_or(DEFAULT_PAGE)
+    }
+
+    /// The query as text, for keys of computed responses.
+    fn key(&self, view: &str) -> String {
+        format!(
+            "{view}|{}|{}|{}|{}",
+            self.window.as_str(),
+            self.sort.as_deref().unwrap_or(""),
+            self.page_size(),
+            self.after.as_deref().unwrap_or("")
+        )
+    }
+}
+
+/// Parses a view's query; `allowed` are the parameters the view takes.
+pub fn parse_query(query: Option<&str>, allowed: &[&str]) -> Result<ViewQuery, ApiError> {
     let query = Query::parse(query, allowed)?;
     let window = match query.get("window") {
         None => WindowChoice::Day,
@@ -176,28 +206,103 @@ pub fn parse_query(query: Option<&str>, allow_sort: bool) -> Result<ViewQuery, A
     Ok(ViewQuery {
         window,
         sort: query.get("sort").map(str::to_owned),
+        limit: query.number("limit", 1..=MAX_PAGE)?,
+        after: query.get("after").map(str::to_owned),
     })
 }
 
-/// Runs `compute` over every call under the store's lock and returns its result.
-///
-/// The statistics are computed in place rather than on a copy: with 10,000 calls,
-/// copying the records out took about 15 ms of lock time (the webhook waits on that
-/// lock), computing a view in place about 1 ms (see `benches/dashboard.rs`). Only
-/// plain results leave the closure; rendering happens after the lock is released.
-pub fn with_calls<T>(state: &AppState, compute: impl FnOnce(&[&CallRecord]) -> T) -> T {
-    let mut compute = Some(compute);
-    let mut result = None;
-    state.store.read(&mut |engine| {
-        let calls: Vec<&CallRecord> = engine.calls().collect();
-        result = compute.take().map(|compute| compute(&calls));
-    });
-    // `read` runs its closure exactly once; a store that did not would be a bug.
-    result.expect("CallStore::read runs the closure once")
+const WINDOW_ONLY: &[&str] = &["window"];
+const PAGED: &[&str] = &["window", "limit", "after"];
+const SORTED_AND_PAGED: &[&str] = &["window", "sort", "limit", "after"];
+
+fn bad_cursor(value: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidValue,
+        format!(
+            "after `{value}` is not a cursor this list gave; pass the `next` value of the previous page unchanged, or leave `after` out for the first page"
+        ),
+    )
+    .with_field("after")
 }
 
 fn window_of(state: &AppState, query: &ViewQuery) -> Window {
     query.window.window(state.clock.now())
+}
+
+fn json_body<T: Serialize>(value: &T) -> Computed {
+    Computed {
+        content_type: "application/json",
+        // Serializing our own stats types to JSON cannot fail.
+        body: serde_json::to_string(value).unwrap_or_default().into(),
+    }
+}
+
+fn html_body(markup: maud::Markup) -> Computed {
+    Computed {
+        content_type: "text/html; charset=utf-8",
+        body: markup.into_string().into(),
+    }
+}
+
+impl IntoResponse for Computed {
+    fn into_response(self) -> Response {
+        (
+            [(header::CONTENT_TYPE, self.content_type)],
+            self.body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+/// Which representation a handler answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Html,
+}
+
+impl Format {
+    fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Html => "html",
+        }
+    }
+}
+
+/// Computes one view: `key` names it (with the format, the query and the rules in
+/// force), `compute` reads the index.
+async fn view(
+    state: &Arc<AppState>,
+    computer: &ViewComputer,
+    key: String,
+    compute: impl FnOnce(&StatsIndex) -> Computed + Send + 'static,
+) -> Response {
+    let rules = Arc::as_ptr(&state.rules.load()) as usize;
+    computer
+        .compute(state, format!("{key}|rules@{rules:x}"), compute)
+        .await
+        .into_response()
+}
+
+/// The overview; callbacks owed count every call, not only the window's.
+async fn overview(
+    state: Arc<AppState>,
+    computer: Arc<ViewComputer>,
+    query: Option<String>,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let query = parse_query(query.as_deref(), WINDOW_ONLY)?;
+    let window = window_of(&state, &query);
+    let key = query.key(&format!("overview.{}", format.as_str()));
+    Ok(view(&state, &computer, key, move |index| {
+        let overview = index.overview(&window);
+        match format {
+            Format::Json => json_body(&overview),
+            Format::Html => html_body(pages::overview(&overview, &query)),
+        }
+    })
+    .await)
 }
 
 #[utoipa::path(
@@ -213,41 +318,93 @@ fn window_of(state: &AppState, query: &ViewQuery) -> Window {
 )]
 pub async fn overview_json(
     State(state): State<Arc<AppState>>,
+    Extension(computer): Extension<Arc<ViewComputer>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<stats::Overview>, ApiError> {
-    let query = parse_query(query.as_deref(), false)?;
-    Ok(Json(overview_of(&state, &query)))
+) -> Result<Response, ApiError> {
+    overview(state, computer, query, Format::Json).await
 }
 
-/// The overview; callbacks owed count every call, not only the window's.
-pub fn overview_of(state: &AppState, query: &ViewQuery) -> stats::Overview {
-    let window = window_of(state, query);
-    // Over every call: transfers count only in the window, callbacks owed count whenever.
-    with_calls(state, |calls| {
-        stats::overview(calls.iter().copied(), &window)
+async fn overview_page(
+    State(state): State<Arc<AppState>>,
+    Extension(computer): Extension<Arc<ViewComputer>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    overview(state, computer, query, Format::Html).await
+}
+
+async fn flagged(
+    state: Arc<AppState>,
+    computer: Arc<ViewComputer>,
+    query: Option<String>,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let query = parse_query(query.as_deref(), PAGED)?;
+    let after = query
+        .after
+        .as_deref()
+        .map(|after| FlaggedCursor::decode(after).ok_or_else(|| bad_cursor(after)))
+        .transpose()?;
+    let window = window_of(&state, &query);
+    let key = query.key(&format!("flagged.{}", format.as_str()));
+    Ok(view(&state, &computer, key, move |index| {
+        let page = index.flagged(&window, after.as_ref(), query.page_size());
+        match format {
+            Format::Json => json_body(&page),
+            Format::Html => html_body(pages::flagged(&page, &query)),
+        }
     })
+    .await)
 }
 
 #[utoipa::path(
     get,
     path = "/v1/stats/flagged",
     tag = "dashboard",
-    params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now")),
+    params(
+        ("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now"),
+        ("limit" = Option<usize>, Query, description = "Calls per page, 1 to 500 (default 100)"),
+        ("after" = Option<String>, Query, description = "The `next` of the previous page")
+    ),
     responses(
-        (status = 200, description = "Calls with a warned or blocked transfer, newest first (at most 200)", body = Vec<stats::FlaggedCall>),
+        (status = 200, description = "Calls with a warned or blocked transfer, newest first, one page", body = stats::FlaggedPage),
         (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
-        (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
+        (status = 422, description = "Unknown `window`, `limit`, `after` or query parameter", body = ErrorBody),
     )
 )]
 pub async fn flagged_json(
     State(state): State<Arc<AppState>>,
+    Extension(computer): Extension<Arc<ViewComputer>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Vec<stats::FlaggedCall>>, ApiError> {
-    let query = parse_query(query.as_deref(), false)?;
+) -> Result<Response, ApiError> {
+    flagged(state, computer, query, Format::Json).await
+}
+
+async fn flagged_page(
+    State(state): State<Arc<AppState>>,
+    Extension(computer): Extension<Arc<ViewComputer>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    flagged(state, computer, query, Format::Html).await
+}
+
+async fn matrix(
+    state: Arc<AppState>,
+    computer: Arc<ViewComputer>,
+    query: Option<String>,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let query = parse_query(query.as_deref(), WINDOW_ONLY)?;
     let window = window_of(&state, &query);
-    Ok(Json(with_calls(&state, |calls| {
-        stats::flagged_calls(calls.iter().copied(), &window, FLAGGED_LIMIT)
-    })))
+    let rules = state.rules.load_full();
+    let key = query.key(&format!("matrix.{}", format.as_str()));
+    Ok(view(&state, &computer, key, move |index| {
+        let matrix = views::bounce_matrix(index, &rules, &window, MAX_UNKNOWN_DEPARTMENTS_SHOWN);
+        match format {
+            Format::Json => json_body(&matrix),
+            Format::Html => html_body(pages::matrix(&matrix, &query)),
+        }
+    })
+    .await)
 }
 
 #[utoipa::path(
@@ -256,82 +413,183 @@ pub async fn flagged_json(
     tag = "dashboard",
     params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now")),
     responses(
-        (status = 200, description = "From × to matrices of transfers, blocked transfers, bounces and blocked bounces", body = stats::BounceMatrix),
+        (status = 200, description = "From × to matrices of transfers, blocked transfers, bounces and blocked bounces; the rules' departments, at most 20 unknown ones, and one row and column adding up the other unknown ones", body = stats::BounceMatrix),
         (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
         (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
     )
 )]
 pub async fn matrix_json(
     State(state): State<Arc<AppState>>,
+    Extension(computer): Extension<Arc<ViewComputer>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<stats::BounceMatrix>, ApiError> {
-    let query = parse_query(query.as_deref(), false)?;
+) -> Result<Response, ApiError> {
+    matrix(state, computer, query, Format::Json).await
+}
+
+async fn matrix_page(
+    State(state): State<Arc<AppState>>,
+    Extension(computer): Extension<Arc<ViewComputer>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    matrix(state, computer, query, Format::Html).await
+}
+
+async fn departments(
+    state: Arc<AppState>,
+    computer: Arc<ViewComputer>,
+    query: Option<String>,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let query = parse_query(query.as_deref(), SORTED_AND_PAGED)?;
+    if let Some(column) = &query.sort {
+        // Sorting no rows checks the column name before any computation.
+        pages::sort_departments(&mut [], column).map_err(|message| {
+            ApiError::new(ErrorCode::InvalidValue, message).with_field("sort")
+        })?;
+    }
+    let offset = query
+        .after
+        .as_deref()
+        .map(|after| after.parse::<usize>().map_err(|_| bad_cursor(after)))
+        .transpose()?
+        .unwrap_or(0);
     let window = window_of(&state, &query);
     let rules = state.rules.load_full();
-    Ok(Json(with_calls(&state, |calls| {
-        stats::bounce_matrix(calls.iter().copied(), &rules, &window)
-    })))
+    let key = query.key(&format!("departments.{}", format.as_str()));
+    Ok(view(&state, &computer, key, move |index| {
+        let (mut rows, other_unknown) =
+            views::departments_table(index, &rules, &window, MAX_UNKNOWN_DEPARTMENTS_SHOWN);
+        if let Some(column) = &query.sort {
+            // The column was checked above.
+            let _ = pages::sort_departments(&mut rows, column);
+        }
+        let total = rows.len();
+        let end = offset.saturating_add(query.page_size()).min(total);
+        let items: Vec<stats::DepartmentRow> = rows
+            .into_iter()
+            .skip(offset)
+            .take(end.saturating_sub(offset))
+            .collect();
+        let page = stats::DepartmentPage {
+            window,
+            total: total as u64,
+            items,
+            next: (end < total).then(|| end.to_string()),
+            other_unknown,
+        };
+        match format {
+            Format::Json => json_body(&page),
+            Format::Html => html_body(pages::departments(&page, &query)),
+        }
+    })
+    .await)
 }
 
 #[utoipa::path(
     get,
     path = "/v1/stats/departments",
     tag = "dashboard",
-    params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now"), ("sort" = Option<String>, Query, description = "A column: `department`, `transfers_in`, `transfers_out`, `loops_caused`, `cold_share`, `missing_callback_share`, `callbacks_owed`, `known`")),
+    params(
+        ("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now"),
+        ("sort" = Option<String>, Query, description = "A column: `department`, `transfers_in`, `transfers_out`, `loops_caused`, `cold_share`, `missing_callback_share`, `callbacks_owed`, `known`"),
+        ("limit" = Option<usize>, Query, description = "Rows per page, 1 to 500 (default 100)"),
+        ("after" = Option<String>, Query, description = "The `next` of the previous page")
+    ),
     responses(
-        (status = 200, description = "One row per department", body = Vec<stats::DepartmentRow>),
+        (status = 200, description = "One row per department (the rules' departments, at most 20 unknown ones, one row adding up the other unknown ones), one page", body = stats::DepartmentPage),
         (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
-        (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
+        (status = 422, description = "Unknown `window`, `sort`, `limit`, `after` or query parameter", body = ErrorBody),
     )
 )]
 pub async fn departments_json(
     State(state): State<Arc<AppState>>,
+    Extension(computer): Extension<Arc<ViewComputer>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Vec<stats::DepartmentRow>>, ApiError> {
-    let query = parse_query(query.as_deref(), true)?;
-    let rows = departments_of(&state, &query)?;
-    Ok(Json(rows))
+) -> Result<Response, ApiError> {
+    departments(state, computer, query, Format::Json).await
 }
 
-/// The departments table, sorted by `query.sort` (descending numbers, ascending names).
-pub fn departments_of(
-    state: &AppState,
-    query: &ViewQuery,
-) -> Result<Vec<stats::DepartmentRow>, ApiError> {
-    let window = window_of(state, query);
-    let rules = state.rules.load_full();
-    // Over every call: transfers count only in the window, callbacks owed count whenever.
-    let mut rows = with_calls(state, |calls| {
-        stats::departments_table(calls.iter().copied(), &rules, &window)
-    });
-    if let Some(column) = &query.sort {
-        pages::sort_departments(&mut rows, column).map_err(|message| {
-            ApiError::new(ErrorCode::InvalidValue, message).with_field("sort")
-        })?;
-    }
-    Ok(rows)
+async fn departments_page(
+    State(state): State<Arc<AppState>>,
+    Extension(computer): Extension<Arc<ViewComputer>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    departments(state, computer, query, Format::Html).await
+}
+
+async fn callbacks(
+    state: Arc<AppState>,
+    computer: Arc<ViewComputer>,
+    query: Option<String>,
+    format: Format,
+) -> Result<Response, ApiError> {
+    // `window` is accepted and ignored: callbacks owed are not limited to a window.
+    let query = parse_query(query.as_deref(), PAGED)?;
+    let after = query
+        .after
+        .as_deref()
+        .map(|after| CallbackCursor::decode(after).ok_or_else(|| bad_cursor(after)))
+        .transpose()?;
+    let now = state.clock.now();
+    let key = query.key(&format!("callbacks.{}", format.as_str()));
+    Ok(view(&state, &computer, key, move |index| {
+        let page = index.callbacks_owed(now, after.as_ref(), query.page_size());
+        match format {
+            Format::Json => json_body(&page),
+            Format::Html => html_body(pages::callbacks(&page, &query)),
+        }
+    })
+    .await)
 }
 
 #[utoipa::path(
     get,
     path = "/v1/stats/callbacks",
     tag = "dashboard",
-    params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now")),
+    params(
+        ("limit" = Option<usize>, Query, description = "Callbacks per page, 1 to 500 (default 100)"),
+        ("after" = Option<String>, Query, description = "The `next` of the previous page")
+    ),
     responses(
-        (status = 200, description = "Every callback owed, oldest first (not limited to the window)", body = Vec<stats::CallbackOwed>),
+        (status = 200, description = "Callbacks owed, oldest first (not limited to a window), one page", body = stats::CallbackPage),
         (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
-        (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
+        (status = 422, description = "Unknown `limit`, `after` or query parameter", body = ErrorBody),
     )
 )]
 pub async fn callbacks_json(
     State(state): State<Arc<AppState>>,
+    Extension(computer): Extension<Arc<ViewComputer>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Vec<stats::CallbackOwed>>, ApiError> {
-    parse_query(query.as_deref(), false)?;
-    let now = state.clock.now();
-    Ok(Json(with_calls(&state, |calls| {
-        stats::callbacks_owed(calls.iter().copied(), now)
-    })))
+) -> Result<Response, ApiError> {
+    callbacks(state, computer, query, Format::Json).await
+}
+
+async fn callbacks_page(
+    State(state): State<Arc<AppState>>,
+    Extension(computer): Extension<Arc<ViewComputer>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    callbacks(state, computer, query, Format::Html).await
+}
+
+async fn graph(
+    state: Arc<AppState>,
+    computer: Arc<ViewComputer>,
+    query: Option<String>,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let query = parse_query(query.as_deref(), WINDOW_ONLY)?;
+    let window = window_of(&state, &query);
+    let rules = state.rules.load_full();
+    let key = query.key(&format!("graph.{}", format.as_str()));
+    Ok(view(&state, &computer, key, move |index| {
+        let graph = views::graph_traffic(index, &rules, &window, MAX_UNKNOWN_DEPARTMENTS_SHOWN);
+        match format {
+            Format::Json => json_body(&graph),
+            Format::Html => html_body(pages::graph(&graph, &query)),
+        }
+    })
+    .await)
 }
 
 #[utoipa::path(
@@ -340,41 +598,25 @@ pub async fn callbacks_json(
     tag = "dashboard",
     params(("window" = Option<String>, Query, description = "`1h`, `1d` (default) or `7d`, ending now")),
     responses(
-        (status = 200, description = "Departments and edges with traffic; pairs seen that the rules do not allow are marked", body = stats::GraphTraffic),
+        (status = 200, description = "Departments and edges with traffic; pairs seen that the rules do not allow are marked; at most 20 unknown departments, the others added up in one node", body = stats::GraphTraffic),
         (status = 401, description = "A dashboard token is configured and none was presented", body = ErrorBody),
         (status = 422, description = "Unknown `window` or query parameter", body = ErrorBody),
     )
 )]
 pub async fn graph_json(
     State(state): State<Arc<AppState>>,
+    Extension(computer): Extension<Arc<ViewComputer>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<stats::GraphTraffic>, ApiError> {
-    let query = parse_query(query.as_deref(), false)?;
-    let window = window_of(&state, &query);
-    let rules = state.rules.load_full();
-    Ok(Json(with_calls(&state, |calls| {
-        stats::graph_traffic(calls.iter().copied(), &rules, &window)
-    })))
+) -> Result<Response, ApiError> {
+    graph(state, computer, query, Format::Json).await
 }
 
-async fn overview_page(
+async fn graph_page(
     State(state): State<Arc<AppState>>,
+    Extension(computer): Extension<Arc<ViewComputer>>,
     RawQuery(query): RawQuery,
-) -> Result<Html<String>, ApiError> {
-    let query = parse_query(query.as_deref(), false)?;
-    Ok(Html(pages::overview(&overview_of(&state, &query), &query)))
-}
-
-async fn flagged_page(
-    State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
-) -> Result<Html<String>, ApiError> {
-    let query = parse_query(query.as_deref(), false)?;
-    let window = window_of(&state, &query);
-    let flagged = with_calls(&state, |calls| {
-        stats::flagged_calls(calls.iter().copied(), &window, FLAGGED_LIMIT)
-    });
-    Ok(Html(pages::flagged(&flagged, &query)))
+) -> Result<Response, ApiError> {
+    graph(state, computer, query, Format::Html).await
 }
 
 async fn call_page(
@@ -386,54 +628,7 @@ async fn call_page(
         .call(&call_id)
         .await?
         .ok_or_else(|| ApiError::unknown_call(&call_id))?;
-    Ok(Html(pages::call(&call, state.clock.now())))
-}
-
-async fn matrix_page(
-    State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
-) -> Result<Html<String>, ApiError> {
-    let query = parse_query(query.as_deref(), false)?;
-    let window = window_of(&state, &query);
-    let rules = state.rules.load_full();
-    let matrix = with_calls(&state, |calls| {
-        stats::bounce_matrix(calls.iter().copied(), &rules, &window)
-    });
-    Ok(Html(pages::matrix(&matrix, &query)))
-}
-
-async fn graph_page(
-    State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
-) -> Result<Html<String>, ApiError> {
-    let query = parse_query(query.as_deref(), false)?;
-    let window = window_of(&state, &query);
-    let rules = state.rules.load_full();
-    let graph = with_calls(&state, |calls| {
-        stats::graph_traffic(calls.iter().copied(), &rules, &window)
-    });
-    Ok(Html(pages::graph(&graph, &query)))
-}
-
-async fn departments_page(
-    State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
-) -> Result<Html<String>, ApiError> {
-    let query = parse_query(query.as_deref(), true)?;
-    let rows = departments_of(&state, &query)?;
-    Ok(Html(pages::departments(&rows, &query)))
-}
-
-async fn callbacks_page(
-    State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
-) -> Result<Html<String>, ApiError> {
-    parse_query(query.as_deref(), false)?;
-    let now = state.clock.now();
-    let owed = with_calls(&state, |calls| {
-        stats::callbacks_owed(calls.iter().copied(), now)
-    });
-    Ok(Html(pages::callbacks(&owed)))
+    Ok(Html(pages::call(&call, state.clock.now()).into_string()))
 }
 
 /// `POST /calls/{call_id}/callback`: the dashboard's "mark done" / "mark failed". The
@@ -452,6 +647,11 @@ async fn mark_callback(
     // not application/json, so this also keeps other sites from marking callbacks
     // when the dashboard runs without a token on loopback.
     require_json(&headers)?;
+    // Without a dashboard token nobody signed in, so with a webhook secret configured
+    // the mark must carry the webhook signature: one credential or the other.
+    if state.dashboard_token.is_none() {
+        verify_signature(&state, &headers, &body)?;
+    }
     record_callback(&state, &call_id, &headers, &body)
         .await
         .map(Json)

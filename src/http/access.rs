@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::client::{client_address, peer};
 use super::error::{ApiError, ErrorCode};
 use super::signature::constant_time_eq;
 use super::state::AppState;
@@ -27,6 +28,20 @@ pub const SESSION_SECONDS: i64 = 12 * 60 * 60;
 
 /// Shortest accepted dashboard token, in bytes.
 pub const MIN_TOKEN_LENGTH: usize = 16;
+
+/// A token with fewer different bytes than this (sixteen `a`s, `abababab…`) is not
+/// random; 16 random hex digits have about 10.
+pub const MIN_DISTINCT_TOKEN_BYTES: usize = 6;
+
+/// How many different byte values `bytes` holds: a cheap test for secrets that are
+/// obviously not random.
+pub fn distinct_bytes(bytes: &[u8]) -> usize {
+    let mut seen = [false; 256];
+    for &byte in bytes {
+        seen[usize::from(byte)] = true;
+    }
+    seen.iter().filter(|&&seen| seen).count()
+}
 
 /// Start-up check: the dashboard token to use, or why `loopguard serve` must not start.
 /// Beyond loopback a token is required unless `insecure`.
@@ -40,6 +55,10 @@ pub fn check_access(
             "the dashboard token is {} bytes long; use at least {MIN_TOKEN_LENGTH} random bytes (e.g. `openssl rand -hex 24`)",
             token.len()
         )),
+        Some(token) if distinct_bytes(token.as_bytes()) < MIN_DISTINCT_TOKEN_BYTES => Err(format!(
+            "the dashboard token uses only {} different characters, so it is easy to guess; use a random one (e.g. `openssl rand -hex 24`)",
+            distinct_bytes(token.as_bytes())
+        )),
         Some(token) => Ok(Some(token.to_owned())),
         None if !listen.ip().is_loopback() && !insecure => Err(format!(
             "refusing to listen on {listen} without a dashboard token: anyone who can reach it could read every call and callback number. \
@@ -49,7 +68,8 @@ pub fn check_access(
     }
 }
 
-/// Middleware on the protected routes.
+/// Middleware on the protected routes. A client that presented too many wrong
+/// credentials gets 429 before its credential is looked at (see `http::attempts`).
 pub async fn require_access(
     State(state): State<Arc<AppState>>,
     request: Request,
@@ -58,8 +78,23 @@ pub async fn require_access(
     let Some(token) = state.dashboard_token.as_deref() else {
         return next.run(request).await;
     };
-    if is_authorized(request.headers(), token, state.clock.now().as_second()) {
-        return next.run(request).await;
+    let client = client_address(
+        peer(request.extensions()),
+        request.headers(),
+        &state.trusted_proxies,
+    );
+    let now = state.clock.now();
+    if let Err(wait) = state.failed_attempts.check(client, now) {
+        return too_many_attempts(&state, wait).into_response();
+    }
+    match credential(request.headers(), token, now.as_second()) {
+        Credential::Valid => return next.run(request).await,
+        Credential::Wrong => {
+            if let Err(wait) = state.failed_attempts.record_failure(client, now) {
+                return too_many_attempts(&state, wait).into_response();
+            }
+        }
+        Credential::Absent => {}
     }
     let path = request.uri().path();
     let wants_page = request.method() == axum::http::Method::GET
@@ -85,15 +120,45 @@ pub async fn require_access(
     response
 }
 
-fn is_authorized(headers: &HeaderMap, token: &str, now: i64) -> bool {
+/// The 429 for a client that used up its failed attempts (counted in a metric).
+pub fn too_many_attempts(state: &AppState, wait_seconds: u32) -> ApiError {
+    state.metrics.credentials_throttled.inc();
+    ApiError::new(
+        ErrorCode::TooManyAttempts,
+        format!(
+            "too many wrong dashboard credentials from your address; wait {wait_seconds} s (Retry-After) and try again with the right token"
+        ),
+    )
+    .with_retry_after(wait_seconds)
+}
+
+/// What a request presented.
+enum Credential {
+    Valid,
+    /// A wrong bearer token or a forged session cookie: a guess, counted.
+    Wrong,
+    /// Nothing, or a genuine session that expired: not a guess.
+    Absent,
+}
+
+fn credential(headers: &HeaderMap, token: &str, now: i64) -> Credential {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .is_some_and(|presented| token_matches(presented.trim(), token));
-    bearer
-        || cookie(headers, SESSION_COOKIE)
-            .is_some_and(|presented| valid_session(presented, token, now))
+        .and_then(|value| value.strip_prefix("Bearer "));
+    if let Some(presented) = bearer {
+        return if token_matches(presented.trim(), token) {
+            Credential::Valid
+        } else {
+            Credential::Wrong
+        };
+    }
+    match cookie(headers, SESSION_COOKIE) {
+        None => Credential::Absent,
+        Some(presented) if valid_session(presented, token, now) => Credential::Valid,
+        Some(presented) if genuine_session(presented, token) => Credential::Absent,
+        Some(_) => Credential::Wrong,
+    }
 }
 
 /// A session cookie is `<expiry, Unix seconds>.<HMAC-SHA256 of the expiry under the
@@ -114,13 +179,20 @@ pub fn session_value(token: &str, expires: i64) -> String {
 }
 
 pub fn valid_session(presented: &str, token: &str, now: i64) -> bool {
-    let Some(expires) = presented
+    session_expiry(presented).is_some_and(|expires| expires > now)
+        && genuine_session(presented, token)
+}
+
+/// The session was signed under the token (whether or not it has expired).
+fn genuine_session(presented: &str, token: &str) -> bool {
+    session_expiry(presented)
+        .is_some_and(|expires| token_matches(presented, &session_value(token, expires)))
+}
+
+fn session_expiry(presented: &str) -> Option<i64> {
+    presented
         .split_once('.')
         .and_then(|(expires, _)| expires.parse::<i64>().ok())
-    else {
-        return false;
-    };
-    expires > now && token_matches(presented, &session_value(token, expires))
 }
 
 /// Compares a presented token with the configured one in constant time.
@@ -158,6 +230,8 @@ mod tests {
         assert_eq!(check_access(public, None, true), Ok(None));
         assert_eq!(check_access(local, None, false), Ok(None));
         assert!(check_access(public, Some("short"), false).is_err());
+        let weak = check_access(local, Some("aaaaaaaaaaaaaaaa"), false).unwrap_err();
+        assert!(weak.contains("different characters"), "{weak}");
         assert_eq!(
             check_access(public, Some("a-long-enough-token"), false),
             Ok(Some("a-long-enough-token".to_owned()))

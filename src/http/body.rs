@@ -49,6 +49,34 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     .with_field("content-type"))
 }
 
+/// Refuses a body that is not `application/x-www-form-urlencoded` with 415.
+pub fn require_form(headers: &HeaderMap) -> Result<(), ApiError> {
+    if media_type(headers) == "application/x-www-form-urlencoded" {
+        return Ok(());
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    Err(ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        format!(
+            "content type `{content_type}` is not a form; send `Content-Type: application/x-www-form-urlencoded`"
+        ),
+    )
+    .with_field("content-type"))
+}
+
+/// Decodes a form body into its name/value pairs, in order (400 `invalid-form`).
+pub fn parse_form(bytes: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_bytes(bytes).map_err(|error| {
+        ApiError::new(
+            ErrorCode::InvalidForm,
+            format!("the form body cannot be decoded: {error}"),
+        )
+    })
+}
+
 /// Reads at most `limit` bytes of the body: 413 past it.
 pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|error| {

@@ -15,10 +15,12 @@ macro_rules! error_codes {
     ($($variant:ident => $name:literal, $status:ident, $doc:literal;)*) => {
         /// Every error code the API answers with. Stable: clients may branch on them.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+        // The wire words are the variants in kebab-case; a test checks each against
+        // its name in the table, and the OpenAPI enum against both.
+        #[serde(rename_all = "kebab-case")]
         pub enum ErrorCode {
             $(
                 #[doc = $doc]
-                #[serde(rename = $name)]
                 $variant,
             )*
         }
@@ -48,6 +50,7 @@ error_codes! {
     InvalidForm => "invalid-form", BAD_REQUEST, "The form body cannot be decoded.";
     InvalidQuery => "invalid-query", BAD_REQUEST, "The query string cannot be decoded.";
     UnreadableBody => "unreadable-body", BAD_REQUEST, "The body could not be read completely.";
+    RequestTimeout => "request-timeout", REQUEST_TIMEOUT, "The body did not arrive (or the answer was not ready) within the request timeout.";
     InvalidValue => "invalid-value", UNPROCESSABLE_ENTITY, "A field or parameter is present but not acceptable.";
     MissingField => "missing-field", UNPROCESSABLE_ENTITY, "A required field is absent.";
     UnknownParameter => "unknown-parameter", UNPROCESSABLE_ENTITY, "A query parameter this endpoint does not take.";
@@ -216,5 +219,19 @@ mod tests {
                 serde_json::json!(code.as_str())
             );
         }
+    }
+
+    #[test]
+    fn the_openapi_schema_lists_the_same_words_as_the_wire() {
+        use utoipa::PartialSchema as _;
+        let schema = serde_json::to_value(ErrorCode::schema()).unwrap();
+        let listed: Vec<&str> = schema["enum"]
+            .as_array()
+            .expect("an enum schema")
+            .iter()
+            .map(|word| word.as_str().unwrap())
+            .collect();
+        let words: Vec<&str> = ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
+        assert_eq!(listed, words);
     }
 }

@@ -8,14 +8,18 @@
 //! `server::app` assembles them into one router.
 
 pub mod access;
+pub mod attempts;
 pub mod body;
+pub mod client;
+pub mod deadline;
 pub mod error;
 pub mod fields;
 pub mod ops;
+pub mod origin;
 pub mod query;
 pub mod read;
 pub mod signature;
 pub mod state;
 
 pub use error::{ApiError, ErrorBody, ErrorCode};
-pub use state::{AppState, DEFAULT_MAX_BODY_BYTES, LiveUpdate, RulesStatus};
+pub use state::{AppState, DEFAULT_MAX_BODY_BYTES, IntegrationSecrets, LiveUpdate, RulesStatus};

@@ -18,47 +18,71 @@ pub async fn healthz() -> &'static str {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadyBody {
-    /// `ready`; `degraded` when the last rules reload was refused (the last good rules
-    /// still serve) or the store has something to report; `unavailable` (with 503) when
-    /// the store cannot take events (the database does not answer).
+    /// `ready`; `reloading` while a rules reload runs within its deadline; `degraded`
+    /// when the last reload was refused or a reload ran past its deadline (the last
+    /// good rules still serve), or when the store cannot take some writes (a full
+    /// database) or has something else to report; `unavailable` (with 503) when the
+    /// store can answer no event (the database does not answer).
     pub status: &'static str,
+    /// Why the status is not `ready`, one sentence each (the store's included).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
     pub rules: RulesStatus,
     pub store: StoreReadiness,
 }
 
-/// What `/readyz` says about the store.
+/// What `/readyz` says about the store (its problem, if any, is in `problems`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StoreReadiness {
     /// `memory`, `sqlite` or `postgres`.
     pub backend: &'static str,
-    /// Whether events can be stored right now.
+    /// Whether the store can answer events at all; `false` answers 503.
     pub ready: bool,
-    /// Why not, or what else to know.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
-    (status = 200, description = "Ready, or degraded but serving", body = ReadyBody),
-    (status = 503, description = "The store cannot take events", body = ReadyBody),
+    (status = 200, description = "Ready, reloading, or degraded but serving", body = ReadyBody),
+    (status = 503, description = "The store can answer no event", body = ReadyBody),
 ))]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<ReadyBody>) {
     let rules = state.rules_status();
     let store = state.store.status().await;
-    let (code, status) = if !store.ready {
-        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-    } else if !rules.last_reload_ok || store.detail.is_some() {
-        (StatusCode::OK, "degraded")
+    let mut problems = Vec::new();
+    let mut status = "ready";
+    if !rules.last_reload_ok {
+        problems
+            .push("the last rules reload was refused; the last good rules are in force".to_owned());
+        status = "degraded";
+    }
+    if let Some(started) = rules.reload_started_at {
+        let running = state.clock.now().duration_since(started).as_secs();
+        if running > rules.reload_timeout_seconds as i64 {
+            problems.push(format!(
+                "a rules reload has run for {running} s, past its {} s deadline; the last good rules are in force",
+                rules.reload_timeout_seconds
+            ));
+            status = "degraded";
+        } else if status == "ready" {
+            status = "reloading";
+        }
+    }
+    if let Some(problem) = store.problem {
+        problems.push(problem);
+        status = "degraded";
+    }
+    let code = if store.ready {
+        StatusCode::OK
     } else {
-        (StatusCode::OK, "ready")
+        status = "unavailable";
+        StatusCode::SERVICE_UNAVAILABLE
     };
     let body = ReadyBody {
         status,
+        problems,
         rules,
         store: StoreReadiness {
             backend: store.backend,
             ready: store.ready,
-            detail: store.detail,
         },
     };
     (code, Json(body))

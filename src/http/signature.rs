@@ -26,6 +26,13 @@ pub const WEBHOOK_SIGNATURE_HEADER: &str = "webhook-signature";
 
 /// Shortest decoded secret we accept; Standard Webhooks requires at least 24 bytes.
 pub const MINIMUM_SECRET_LENGTH_BYTES: usize = 24;
+/// A random 24-byte key has about 23 different byte values; fewer than this is an
+/// all-zero, repeated or typed-in key.
+pub const MINIMUM_DISTINCT_SECRET_BYTES: usize = 8;
+/// Longest `webhook-signature` header we look at: a few signatures of 47 bytes each.
+pub const MAX_SIGNATURE_HEADER_BYTES: usize = 1024;
+/// Most `v1` signatures tried per request (key rotation needs two or three).
+pub const MAX_SIGNATURES_TRIED: usize = 8;
 /// How far the `webhook-timestamp` may be from our clock, in either direction, by default.
 pub const DEFAULT_TOLERANCE_SECONDS: i64 = 300;
 
@@ -64,6 +71,12 @@ pub enum SecretError {
         minimum = MINIMUM_SECRET_LENGTH_BYTES
     )]
     TooShort { length_bytes: usize },
+    #[error(
+        "the webhook secret decodes to only {distinct} different byte values (an all-zero or \
+         repeated key), so it is easy to guess; generate a random one with \
+         `echo \"whsec_$(openssl rand -base64 32)\"`"
+    )]
+    NotRandom { distinct: usize },
 }
 
 /// Checks Standard Webhooks signatures against one or more secrets.
@@ -127,6 +140,11 @@ pub enum SignatureError {
          `{{webhook-id}}.{{webhook-timestamp}}.{{raw body}}` over the exact bytes it sends"
     )]
     NoMatchingSignature,
+    #[error(
+        "the `webhook-signature` header is {length} bytes long, more than the {MAX_SIGNATURE_HEADER_BYTES} \
+         allowed; send one `v1,<base64>` signature per secret in use (at most {MAX_SIGNATURES_TRIED} are tried)"
+    )]
+    SignatureHeaderTooLong { length: usize },
 }
 
 impl WebhookSecret {
@@ -145,6 +163,10 @@ impl WebhookSecret {
             return Err(SecretError::TooShort {
                 length_bytes: key.len(),
             });
+        }
+        let distinct = distinct_byte_values(&key);
+        if distinct < MINIMUM_DISTINCT_SECRET_BYTES {
+            return Err(SecretError::NotRandom { distinct });
         }
         Ok(Self::from_key_bytes(&key))
     }
@@ -211,11 +233,19 @@ impl WebhookVerifier {
         let timestamp = parse_timestamp(timestamp_text)?;
         self.check_timestamp_window(timestamp, now_unix_seconds)?;
 
+        // Bounded before any decoding or hashing: a huge header must not cost more
+        // than a normal request.
+        if signature_list.len() > MAX_SIGNATURE_HEADER_BYTES {
+            return Err(SignatureError::SignatureHeaderTooLong {
+                length: signature_list.len(),
+            });
+        }
         let candidates: Vec<&str> = signature_list
             .split_ascii_whitespace()
             .filter_map(|entry| entry.split_once(','))
             .filter(|(version, _)| *version == SIGNATURE_VERSION)
             .map(|(_, encoded)| encoded)
+            .take(MAX_SIGNATURES_TRIED)
             .collect();
         if candidates.is_empty() {
             return Err(SignatureError::NoV1Signature);
@@ -270,9 +300,9 @@ impl SignatureError {
             SignatureError::InvalidTimestamp
             | SignatureError::TimestampTooOld { .. }
             | SignatureError::TimestampInFuture { .. } => WEBHOOK_TIMESTAMP_HEADER,
-            SignatureError::NoV1Signature | SignatureError::NoMatchingSignature => {
-                WEBHOOK_SIGNATURE_HEADER
-            }
+            SignatureError::NoV1Signature
+            | SignatureError::NoMatchingSignature
+            | SignatureError::SignatureHeaderTooLong { .. } => WEBHOOK_SIGNATURE_HEADER,
         }
     }
 }
@@ -288,6 +318,14 @@ const SECRET_BASE64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
+
+fn distinct_byte_values(bytes: &[u8]) -> usize {
+    let mut seen = [false; 256];
+    for &byte in bytes {
+        seen[usize::from(byte)] = true;
+    }
+    seen.iter().filter(|&&seen| seen).count()
+}
 
 fn required_header<'a>(
     value: Option<&'a str>,
@@ -354,7 +392,11 @@ mod tests {
     const BODY: &[u8] = br#"{"call_id":"CA123","from":"billing","to":"support"}"#;
 
     fn secret_of(byte: u8, length_bytes: usize) -> String {
-        format!("whsec_{}", STANDARD.encode(vec![byte; length_bytes]))
+        // Varied bytes: a repeated byte is refused as not random.
+        let key: Vec<u8> = (0..length_bytes)
+            .map(|index| byte.wrapping_add((index as u8).wrapping_mul(7)))
+            .collect();
+        format!("whsec_{}", STANDARD.encode(key))
     }
 
     fn secret(byte: u8) -> WebhookSecret {
@@ -763,6 +805,36 @@ mod tests {
         assert!(message.contains("23 bytes"), "{message}");
         assert!(message.contains("at least 24 bytes"), "{message}");
         assert!(message.contains("openssl rand -base64 32"), "{message}");
+    }
+
+    #[test]
+    fn an_all_zero_or_repeated_secret_is_refused_as_not_random() {
+        for key in [vec![0u8; 32], b"abababababababababababababababab".to_vec()] {
+            let text = format!("whsec_{}", STANDARD.encode(key));
+            let error = WebhookSecret::parse(&text).expect_err("not random");
+            assert!(matches!(error, SecretError::NotRandom { .. }), "{error}");
+            assert!(error.to_string().contains("openssl rand"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_signature_header_past_the_limit_is_refused_before_any_decoding() {
+        let huge = format!("{} {}", "v1,AAAA ".repeat(200), valid_signature());
+        assert!(matches!(
+            verify_signature_header(&huge),
+            Err(SignatureError::SignatureHeaderTooLong { .. })
+        ));
+        let many = format!(
+            "{}{}",
+            "v1,AAAA ".repeat(MAX_SIGNATURES_TRIED),
+            valid_signature()
+        );
+        assert!(many.len() <= MAX_SIGNATURE_HEADER_BYTES);
+        assert_eq!(
+            verify_signature_header(&many),
+            Err(SignatureError::NoMatchingSignature),
+            "only the first {MAX_SIGNATURES_TRIED} signatures are tried"
+        );
     }
 
     #[test]

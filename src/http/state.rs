@@ -1,13 +1,17 @@
 //! The application state every handler shares: the rules in force, the store,
 //! metrics, the signature verifier, the clock, access settings and the live feed.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use jiff::Timestamp;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::attempts::FailedAttempts;
+use super::origin::HostPolicy;
 use super::signature::WebhookVerifier;
 use crate::clock::Clock;
 use crate::core::engine::Verdict;
@@ -17,6 +21,9 @@ use crate::store::CallStore;
 
 /// Default limit of a webhook body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Default time from the end of a request's head to its answer.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The state every handler shares.
 pub struct AppState {
@@ -35,6 +42,30 @@ pub struct AppState {
     pub live: tokio::sync::broadcast::Sender<LiveUpdate>,
     /// `None`: the dashboard and read APIs are open (loopback only, or `--insecure`).
     pub dashboard_token: Option<String>,
+    /// From the end of a request's head to its answer (see `http::deadline`).
+    pub request_timeout: Duration,
+    /// Which `Host` values are answered (see `http::origin`).
+    pub host_policy: HostPolicy,
+    /// Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Failed dashboard credentials per client (see `http::attempts`).
+    pub failed_attempts: FailedAttempts,
+    /// The platform integrations' own secrets.
+    pub integrations: IntegrationSecrets,
+}
+
+/// Secrets of the integrations whose platforms cannot send Standard Webhooks
+/// signatures. An integration without its secret is open only while the whole
+/// server is (no webhook secret: loopback, or `--insecure`).
+#[derive(Debug, Clone, Default)]
+pub struct IntegrationSecrets {
+    /// Twilio's auth token: the key of `X-Twilio-Signature`.
+    pub twilio_auth_token: Option<String>,
+    /// The URL Twilio calls, up to loopguard's paths (`https://cc.example.com`),
+    /// when a proxy in between changes it; the signature covers that URL.
+    pub public_url: Option<String>,
+    /// The bearer token Genesys Cloud data actions and event forwarders send.
+    pub genesys_token: Option<String>,
 }
 
 /// A new event, as announced to live views.
@@ -58,6 +89,12 @@ pub struct RulesStatus {
     pub last_reload_ok: bool,
     /// The refused reload's errors (concise form), when the last reload failed.
     pub last_reload_errors: Vec<String>,
+    /// When the reload now running started (absent when none runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub reload_started_at: Option<Timestamp>,
+    /// How long a reload may run before it is given up.
+    pub reload_timeout_seconds: u64,
 }
 
 impl AppState {
@@ -78,6 +115,8 @@ impl AppState {
                 loaded_at: clock.now(),
                 last_reload_ok: true,
                 last_reload_errors: Vec::new(),
+                reload_started_at: None,
+                reload_timeout_seconds: 30,
             }),
             store,
             metrics,
@@ -86,6 +125,11 @@ impl AppState {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             live: tokio::sync::broadcast::channel(1024).0,
             dashboard_token: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            host_policy: HostPolicy::default(),
+            trusted_proxies: Vec::new(),
+            failed_attempts: FailedAttempts::new(),
+            integrations: IntegrationSecrets::default(),
         }
     }
 
@@ -104,6 +148,24 @@ impl AppState {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// Says that a reload started (shown by `/readyz` until [`AppState::end_reload`]).
+    pub fn begin_reload(&self, timeout: Duration) {
+        let mut status = self.lock_rules_status();
+        status.reload_started_at = Some(self.clock.now());
+        status.reload_timeout_seconds = timeout.as_secs();
+    }
+
+    /// Says that the reload finished or was given up.
+    pub fn end_reload(&self) {
+        self.lock_rules_status().reload_started_at = None;
+    }
+
+    fn lock_rules_status(&self) -> std::sync::MutexGuard<'_, RulesStatus> {
+        self.rules_status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Puts new rules in force.

@@ -5,6 +5,7 @@
 //! port 0; `run_from_cli` binds the configured address, loads the rules, and wires
 //! signals and rules reloading.
 
+pub mod connections;
 pub mod openapi;
 pub mod reload;
 
@@ -12,23 +13,30 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::MatchedPath;
-use axum::http::{Request, header};
+use axum::http::{HeaderValue, Request, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::clock::Clock;
 use crate::core::duration::parse_duration;
 use crate::exit::Failure;
+use crate::http::origin::HostPolicy;
 use crate::http::signature::{WebhookSecret, WebhookVerifier};
-use crate::http::{AppState, DEFAULT_MAX_BODY_BYTES, LiveUpdate, access, ops, read};
+use crate::http::{
+    AppState, DEFAULT_MAX_BODY_BYTES, IntegrationSecrets, LiveUpdate, access, deadline, ops,
+    origin, read,
+};
 use crate::metrics::Metrics;
 use crate::store::{
     CallStore, MemoryStore, PostgresConfig, PostgresStore, SqliteStore, StoreConfig,
 };
+use connections::ConnectionLimits;
 
 /// The router, with every route and the request-tracing layer.
 pub fn app(state: Arc<AppState>) -> Router {
@@ -50,6 +58,26 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/openapi.json", get(openapi_json))
         .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            deadline::request_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            origin::check_host_and_origin,
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -76,6 +104,13 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Every answer's policy: our own script, stylesheet and data only, no framing (also
+/// `X-Frame-Options: DENY` for older browsers), forms post only to us. Inline `style`
+/// attributes stay allowed for the bounce matrix's cell colours.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     style-src-attr 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
 async fn openapi_json() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -84,17 +119,26 @@ async fn openapi_json() -> impl IntoResponse {
 }
 
 /// Serves the app on a bound listener until `shutdown` resolves, then drains
-/// in-flight requests. Events other instances commit to a shared store reach this
-/// instance's live views while it serves.
+/// in-flight requests (for at most the default drain time).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_limits(listener, state, ConnectionLimits::default(), shutdown).await
+}
+
+/// [`serve`] with explicit connection limits and timeouts. Events other instances
+/// commit to a shared store reach this instance's live views while it serves.
+pub async fn serve_with_limits(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     forward_committed_elsewhere(&state);
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let metrics = state.metrics.clone();
+    connections::run(listener, app(state), metrics, limits, shutdown).await
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -160,11 +204,148 @@ pub struct ServeArgs {
     /// Requests that may wait for the store's writer before the webhook answers 503.
     #[arg(long, env = "LOOPGUARD_STORE_QUEUE", default_value_t = 10_000)]
     pub store_queue: usize,
+    /// Open calls with no event for this long are forgotten (memory and disk): their
+    /// end never came.
+    #[arg(long, env = "LOOPGUARD_OPEN_CALL_MAX_IDLE", default_value = "24h", value_parser = parse_retention)]
+    pub open_call_max_idle: jiff::SignedDuration,
+    /// Hops kept per call; older ones are counted (`hops_omitted`), not kept.
+    #[arg(long, env = "LOOPGUARD_MAX_HOPS_KEPT", default_value_t = crate::core::engine::DEFAULT_MAX_HOPS_KEPT)]
+    pub max_hops_kept: usize,
     // Dashboard access
     /// Token for the dashboard and read APIs (`Authorization: Bearer`, or the /login form).
     /// Required when listening beyond loopback, unless --insecure. At least 16 bytes.
     #[arg(long, env = "LOOPGUARD_DASHBOARD_TOKEN", hide_env_values = true)]
     pub dashboard_token: Option<String>,
+    /// More host names requests may be addressed to while the dashboard has no token
+    /// (loopback names always work); also accepted as the `Origin` of POSTs.
+    #[arg(
+        long = "allowed-host",
+        env = "LOOPGUARD_ALLOWED_HOSTS",
+        value_delimiter = ' '
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    #[arg(
+        long = "trusted-proxy",
+        env = "LOOPGUARD_TRUSTED_PROXIES",
+        value_delimiter = ' '
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    // Connections and timeouts
+    /// Connections open at once; more are closed when accepted (logged and counted).
+    /// Lowered at start to fit the open-file limit.
+    #[arg(long, env = "LOOPGUARD_MAX_CONNECTIONS", default_value_t = connections::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Time a connection has to send a complete request head, from its opening or the
+    /// end of its previous answer: the header-read and the keep-alive idle timeout.
+    #[arg(long, env = "LOOPGUARD_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub header_timeout: Duration,
+    /// Time from a request's head to its answer: a body not received by then gets 408.
+    #[arg(long, env = "LOOPGUARD_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub request_timeout: Duration,
+    /// How long one write to a client that stopped reading may stall.
+    #[arg(long, env = "LOOPGUARD_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    pub write_timeout: Duration,
+    /// At shutdown, how long open connections may finish before they are closed.
+    #[arg(long, env = "LOOPGUARD_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub drain_timeout: Duration,
+    /// How long a rules reload may run before it is given up (the last good rules stay).
+    #[arg(long, env = "LOOPGUARD_RELOAD_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    pub reload_timeout: Duration,
+    // Integrations
+    /// Twilio auth token: `X-Twilio-Signature` on the Twilio routes is checked with it.
+    #[arg(long, env = "LOOPGUARD_TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+    /// The URL platforms call up to loopguard's paths (`https://cc.example.com`), when a
+    /// proxy in between changes it: Twilio signs the URL it called.
+    #[arg(long, env = "LOOPGUARD_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+    /// Bearer token of the Genesys Cloud routes (data action and event forwarder). At
+    /// least 16 bytes.
+    #[arg(long, env = "LOOPGUARD_GENESYS_TOKEN", hide_env_values = true)]
+    pub genesys_token: Option<String>,
+    /// Asterisk Manager Interface to connect to (`HOST:PORT`, usually port 5038): its
+    /// transfers and hangups are recorded. The secret is read from
+    /// LOOPGUARD_ASTERISK_AMI_SECRET only, never from the command line.
+    #[arg(long, env = "LOOPGUARD_ASTERISK_AMI")]
+    pub asterisk_ami: Option<String>,
+    /// AMI user (a `manager.conf` user with `read = call`).
+    #[arg(
+        long,
+        env = "LOOPGUARD_ASTERISK_AMI_USERNAME",
+        default_value = "loopguard"
+    )]
+    pub asterisk_ami_username: String,
+}
+
+/// The AMI client's settings, when `--asterisk-ami` is given: the secret comes
+/// from the environment (a flag would show it in `ps`).
+fn asterisk_config(
+    args: &ServeArgs,
+) -> Result<Option<crate::webhook::asterisk::AmiConfig>, String> {
+    let Some(address) = args
+        .asterisk_ami
+        .clone()
+        .filter(|text| !text.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    if !address.contains(':') {
+        return Err(format!(
+            "--asterisk-ami `{address}` must be HOST:PORT (Asterisk's manager port is usually 5038)"
+        ));
+    }
+    let secret = std::env::var("LOOPGUARD_ASTERISK_AMI_SECRET")
+        .ok()
+        .filter(|secret| !secret.is_empty())
+        .ok_or_else(|| {
+            "--asterisk-ami needs the AMI user's secret in LOOPGUARD_ASTERISK_AMI_SECRET".to_owned()
+        })?;
+    Ok(Some(crate::webhook::asterisk::AmiConfig::new(
+        address,
+        args.asterisk_ami_username.clone(),
+        secret,
+    )))
+}
+
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(|| format!("public URL `{text}` must start with https:// or http://"))?;
+    if rest.is_empty() || rest.starts_with('/') || text.contains(['?', '#']) {
+        return Err(format!(
+            "public URL `{text}` must be scheme://host[:port][/prefix], without query or fragment"
+        ));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
+fn integration_secrets(args: &ServeArgs) -> Result<IntegrationSecrets, String> {
+    let present = |value: &Option<String>| value.clone().filter(|text| !text.trim().is_empty());
+    let genesys_token = present(&args.genesys_token);
+    if let Some(token) = &genesys_token
+        && token.len() < 16
+    {
+        return Err(format!(
+            "the Genesys token is {} bytes long; use at least 16 (e.g. `openssl rand -hex 24`)",
+            token.len()
+        ));
+    }
+    Ok(IntegrationSecrets {
+        twilio_auth_token: present(&args.twilio_auth_token),
+        public_url: args.public_url.clone(),
+        genesys_token,
+    })
+}
+
+/// A timeout flag: a duration of at least a second.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text).map_err(|error| error.to_string())?;
+    if duration < jiff::SignedDuration::from_secs(1) {
+        return Err(format!("`{text}` is shorter than a second"));
+    }
+    Duration::try_from(duration).map_err(|error| format!("`{text}`: {error}"))
 }
 
 fn parse_retention(text: &str) -> Result<jiff::SignedDuration, String> {
@@ -181,13 +362,18 @@ fn parse_retention(text: &str) -> Result<jiff::SignedDuration, String> {
 pub fn run_from_cli(args: ServeArgs) -> Result<u8, Failure> {
     init_logging(args.log_format);
     let verifier = build_verifier(&args)?;
+    let integrations = integration_secrets(&args)?;
+    let asterisk = asterisk_config(&args)?;
     let dashboard_token =
         access::check_access(args.listen, args.dashboard_token.as_deref(), args.insecure)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| Failure::runtime(format!("cannot start the async runtime: {error}")))?;
-    runtime.block_on(run(args, verifier, dashboard_token))
+    let result = runtime.block_on(run(args, verifier, dashboard_token, integrations, asterisk));
+    // A blocking task (a rules reload still linting) must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    result
 }
 
 fn init_logging(format: LogFormat) {
@@ -246,6 +432,8 @@ async fn run(
     args: ServeArgs,
     verifier: Option<WebhookVerifier>,
     dashboard_token: Option<String>,
+    integrations: IntegrationSecrets,
+    asterisk: Option<crate::webhook::asterisk::AmiConfig>,
 ) -> Result<u8, Failure> {
     let rules = match reload::load(&args.rules) {
         Ok(rules) => rules,
@@ -275,6 +463,8 @@ async fn run(
     let store: Arc<dyn CallStore> = if let Some(url) = &args.database {
         let config = PostgresConfig {
             retention: args.retention,
+            open_call_max_idle: args.open_call_max_idle,
+            max_hops_kept: args.max_hops_kept.max(1),
             queue_capacity: args.store_queue.max(1),
             ..PostgresConfig::new(url)
         };
@@ -290,12 +480,18 @@ async fn run(
         Arc::new(store)
     } else if args.in_memory {
         tracing::warn!("--in-memory: call state will not survive a restart");
-        Arc::new(MemoryStore::new())
+        Arc::new(MemoryStore::with_limits(
+            args.retention,
+            args.open_call_max_idle,
+            args.max_hops_kept,
+        ))
     } else {
         let config = StoreConfig {
             retention: args.retention,
             queue_capacity: args.store_queue.max(1),
             max_database_bytes: args.max_database_bytes,
+            open_call_max_idle: args.open_call_max_idle,
+            max_hops_kept: args.max_hops_kept.max(1),
             ..StoreConfig::new(&args.data_dir)
         };
         let (store, report) = SqliteStore::open(config, metrics.clone(), clock.clone())
@@ -319,18 +515,49 @@ async fn run(
     )
     .with_verifier(verifier);
     state.max_body_bytes = args.max_body_bytes;
+    state.request_timeout = args.request_timeout;
+    state.host_policy = HostPolicy {
+        // DNS rebinding: an open dashboard on loopback answers only loopback names.
+        loopback_only: dashboard_token.is_none() && args.listen.ip().is_loopback(),
+        allowed_hosts: args
+            .allowed_hosts
+            .iter()
+            .map(|host| host.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|host| !host.is_empty())
+            .collect(),
+    };
+    state.trusted_proxies = args.trusted_proxies.clone();
     state.dashboard_token = dashboard_token;
+    state.integrations = integrations;
     let state = Arc::new(state);
+    let limits = connection_limits(&args);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
     let address = listener
         .local_addr()
         .map_err(|error| format!("cannot read the bound address: {error}"))?;
-    reload::spawn_reloader(state.clone(), args.rules.clone(), args.watch_rules);
+    reload::spawn_reloader(
+        state.clone(),
+        args.rules.clone(),
+        args.watch_rules,
+        args.reload_timeout,
+    );
+    if let Some(config) = asterisk {
+        tracing::info!(address = %config.address, "connecting to the Asterisk Manager Interface");
+        let host = config.address.rsplit_once(':').map_or("", |(host, _)| host);
+        if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            tracing::warn!(
+                address = %config.address,
+                "the AMI is plain text: its login and events cross the network; keep it on a private network or a tunnel"
+            );
+        }
+        crate::webhook::asterisk::spawn(state.clone(), config);
+    }
+    let shutdown = shutdown_signal();
     tracing::info!(%address, rules = %args.rules.display(), "loopguard listening");
     println!("listening on http://{address}");
-    serve(listener, state, shutdown_signal())
+    serve_with_limits(listener, state, limits, shutdown)
         .await
         .map_err(|error| Failure::runtime(format!("server failed: {error}")))?;
     tracing::info!("shut down cleanly");
@@ -364,29 +591,73 @@ fn forward_committed_elsewhere(state: &Arc<AppState>) {
     });
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// The connection limits of the flags, with the cap fitted under the open-file
+/// limit (raised to the hard limit first when it is lower).
+fn connection_limits(args: &ServeArgs) -> ConnectionLimits {
+    let mut max_connections = args.max_connections.max(1);
+    match connections::raise_open_file_limit() {
+        Ok(open_files) => {
+            let fitted = connections::fit_connection_cap(max_connections, open_files);
+            if fitted < max_connections {
+                tracing::warn!(
+                    open_files,
+                    max_connections = fitted,
+                    "the open-file limit allows only {fitted} connections; raise `ulimit -n` (the hard limit) to allow --max-connections {max_connections}"
+                );
+            }
+            max_connections = fitted;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot read or raise the open-file limit; keeping --max-connections as given");
+        }
+    }
+    ConnectionLimits {
+        max_connections,
+        header_timeout: args.header_timeout,
+        write_timeout: args.write_timeout,
+        drain_timeout: args.drain_timeout,
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called,
+/// not when the future is first polled, so a signal sent right after "listening on"
+/// is not lost (its default action would kill the process without a drain).
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::terminate(),
-        ) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
-                let _ = interrupt.await;
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                (interrupt, terminate) => {
+                    tracing::error!(
+                        sigint = interrupt.is_ok(),
+                        sigterm = terminate.is_ok(),
+                        "cannot listen for SIGINT or SIGTERM; stopping on the other"
+                    );
+                    match (interrupt, terminate) {
+                        (Ok(mut signal), _) | (_, Ok(mut signal)) => {
+                            signal.recv().await;
+                        }
+                        _ => std::future::pending::<()>().await,
+                    }
+                }
             }
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+            tracing::info!("shutdown requested: draining in-flight requests");
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutdown requested: draining in-flight requests");
+        }
     }
-    tracing::info!("shutdown requested: draining in-flight requests");
 }

@@ -1,22 +1,43 @@
-//! The memory-only store: the engine behind a mutex, nothing on disk.
+//! The memory-only store: the engine behind a mutex, nothing on disk. Ended calls
+//! past the retention age and open calls idle too long are forgotten every
+//! [`SWEEP_EVERY`] events, so memory stays bounded here too. The statistics index
+//! beside the engine is told about every change, removals included.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
-use super::{CallStore, StoreError, StoreFuture, StoreStatus};
+use super::{CallStore, StatsKeeper, StatusFuture, StoreError, StoreFuture, StoreStatus};
 use crate::core::engine::{
-    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, Outcome, TransferAnswer,
+    CallId, CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, Outcome, TransferAnswer,
     TransferRequest,
 };
 use crate::core::rules::Rules;
+use crate::core::stats::StatsIndex;
+
+/// Events between two sweeps for old calls.
+pub const SWEEP_EVERY: u64 = 1024;
 
 /// Keeps the engine in memory. Nothing survives a restart.
-#[derive(Default)]
 pub struct MemoryStore {
     // A std mutex: it is never held across an await, and the critical section is
     // a few microseconds (see mini-redis's db.rs for the reasoning).
     engine: Mutex<Engine>,
+    stats: StatsKeeper,
+    retention: SignedDuration,
+    open_call_max_idle: SignedDuration,
+    events: AtomicU64,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_limits(
+            SignedDuration::from_hours(7 * 24),
+            SignedDuration::from_hours(24),
+            crate::core::engine::DEFAULT_MAX_HOPS_KEPT,
+        )
+    }
 }
 
 impl MemoryStore {
@@ -24,8 +45,57 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn engine(&self) -> std::sync::MutexGuard<'_, Engine> {
-        lock_engine(&self.engine)
+    /// Forgets ended calls older than `retention` and open calls idle longer than
+    /// `open_call_max_idle`; keeps `max_hops_kept` hops per call.
+    pub fn with_limits(
+        retention: SignedDuration,
+        open_call_max_idle: SignedDuration,
+        max_hops_kept: usize,
+    ) -> Self {
+        let engine = Engine::new().with_max_hops_kept(max_hops_kept);
+        Self {
+            stats: StatsKeeper::new(&engine),
+            engine: Mutex::new(engine),
+            retention,
+            open_call_max_idle,
+            events: AtomicU64::new(0),
+        }
+    }
+
+    /// The engine, swept for old calls every [`SWEEP_EVERY`] events.
+    fn engine(&self, now: Timestamp) -> std::sync::MutexGuard<'_, Engine> {
+        let mut engine = lock_engine(&self.engine);
+        if self.events.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            let mut removed: Vec<CallId> = Vec::new();
+            if let Ok(cutoff) = now.checked_sub(self.retention) {
+                removed.extend(engine.evict_ended_before(cutoff));
+            }
+            if let Ok(cutoff) = now.checked_sub(self.open_call_max_idle) {
+                let idle = engine.idle_open_calls(cutoff, usize::MAX);
+                engine.forget_calls(&idle);
+                removed.extend(idle);
+            }
+            if !removed.is_empty() {
+                self.stats.calls_removed(&removed);
+            }
+        }
+        engine
+    }
+
+    /// Runs one event through the engine and tells the statistics about the call
+    /// when the event was new.
+    fn record<T>(
+        &self,
+        call_id: CallId,
+        received_at: Timestamp,
+        event: impl FnOnce(&mut Engine) -> Result<Outcome<T>, crate::core::engine::EngineError>,
+    ) -> Result<Outcome<T>, StoreError> {
+        let mut engine = self.engine(received_at);
+        let result = event(&mut engine).map_err(StoreError::from);
+        if matches!(&result, Ok(outcome) if !outcome.replayed) {
+            self.stats.calls_changed(&engine, [&call_id]);
+        }
+        result
     }
 }
 
@@ -44,10 +114,10 @@ impl CallStore for MemoryStore {
         request: TransferRequest,
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<TransferAnswer>> {
-        let result = self
-            .engine()
-            .transfer(&rules, request, received_at)
-            .map_err(StoreError::from);
+        self.stats.rules_seen(&rules);
+        let result = self.record(request.call_id.clone(), received_at, |engine| {
+            engine.transfer(&rules, request, received_at)
+        });
         Box::pin(std::future::ready(result))
     }
 
@@ -56,10 +126,9 @@ impl CallStore for MemoryStore {
         request: EndRequest,
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<EndAnswer>> {
-        let result = self
-            .engine()
-            .end_call(request, received_at)
-            .map_err(StoreError::from);
+        let result = self.record(request.call_id.clone(), received_at, |engine| {
+            engine.end_call(request, received_at)
+        });
         Box::pin(std::future::ready(result))
     }
 
@@ -68,22 +137,21 @@ impl CallStore for MemoryStore {
         request: CallbackRequest,
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<CallRecord>> {
-        let result = self
-            .engine()
-            .mark_callback(request, received_at)
-            .map_err(StoreError::from);
+        let result = self.record(request.call_id.clone(), received_at, |engine| {
+            engine.mark_callback(request, received_at)
+        });
         Box::pin(std::future::ready(result))
     }
 
     fn read(&self, read: &mut dyn FnMut(&Engine)) {
-        read(&self.engine());
+        read(&lock_engine(&self.engine));
     }
 
-    fn status(&self) -> std::pin::Pin<Box<dyn Future<Output = StoreStatus> + Send + '_>> {
-        Box::pin(std::future::ready(StoreStatus {
-            backend: "memory",
-            ready: true,
-            detail: None,
-        }))
+    fn read_stats(&self, read: &mut dyn FnMut(&StatsIndex)) {
+        self.stats.read(read);
+    }
+
+    fn status(&self) -> StatusFuture<'_> {
+        Box::pin(std::future::ready(StoreStatus::ready("memory")))
     }
 }

@@ -10,10 +10,12 @@
 mod memory;
 pub mod postgres;
 pub mod sqlite;
+mod stats;
 
 pub use memory::{MemoryStore, lock_engine};
 pub use postgres::{PostgresConfig, PostgresStore};
 pub use sqlite::{OpenError, OpenReport, SqliteStore, StoreConfig};
+pub use stats::StatsKeeper;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,10 +24,11 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::core::engine::{
-    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome,
-    TransferAnswer, TransferRequest, Verdict,
+    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, EventId, Outcome,
+    RecordedEvent, TransferAnswer, TransferRequest, Verdict,
 };
 use crate::core::rules::Rules;
+use crate::core::stats::StatsIndex;
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -39,16 +42,35 @@ pub enum StoreError {
     Unavailable(String),
 }
 
-/// What `/readyz` says about the store.
+/// What a store says about itself in `/readyz`: the one way a store tells why it
+/// cannot take writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreStatus {
     /// `memory`, `sqlite` or `postgres`.
     pub backend: &'static str,
-    /// Whether the store can take events right now.
+    /// Whether the store can answer events at all. `false` (the database does not
+    /// answer) makes `/readyz` answer 503, so a load balancer sends events to an
+    /// instance that can. A store that refuses only new events (a full database:
+    /// redeliveries and reads are still answered) stays ready, with a `problem`.
     pub ready: bool,
-    /// Why it cannot, or what else an operator should know (a live feed reconnecting).
-    pub detail: Option<String>,
+    /// Why the store cannot take (some) writes now, or what else an operator must
+    /// know (a live feed reconnecting), as one sentence that says what to do.
+    pub problem: Option<String>,
 }
+
+impl StoreStatus {
+    /// A store that takes every event.
+    pub fn ready(backend: &'static str) -> Self {
+        Self {
+            backend,
+            ready: true,
+            problem: None,
+        }
+    }
+}
+
+/// The boxed future of [`CallStore::status`].
+pub type StatusFuture<'a> = Pin<Box<dyn Future<Output = StoreStatus> + Send + 'a>>;
 
 /// An event another instance sharing the store committed, for live views.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,10 +109,23 @@ pub trait CallStore: Send + Sync + 'static {
     /// dashboard's statistics read it. Verdicts never do.
     fn read(&self, read: &mut dyn FnMut(&Engine));
 
+    /// Runs `read` on the dashboard's statistics index: aggregates kept up to date as
+    /// events commit, behind a lock the writer never waits on (see [`StatsKeeper`]).
+    /// It holds every committed event the store answered for; a store shared by
+    /// several instances must feed it every instance's events, not only its own.
+    fn read_stats(&self, read: &mut dyn FnMut(&StatsIndex));
+
     /// One call as stored.
     fn call(&self, call_id: &str) -> StoreFuture<'_, Option<CallRecord>> {
         let mut found = None;
         self.read(&mut |engine| found = engine.call(call_id).cloned());
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    /// The event recorded under `event_id`, with the answer it got.
+    fn recorded(&self, event_id: &EventId) -> StoreFuture<'_, Option<RecordedEvent>> {
+        let mut found = None;
+        self.read(&mut |engine| found = engine.recorded(event_id).cloned());
         Box::pin(std::future::ready(Ok(found)))
     }
 
@@ -110,8 +145,9 @@ pub trait CallStore: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(count)))
     }
 
-    /// Whether the store can take events now, for `/readyz`.
-    fn status(&self) -> Pin<Box<dyn Future<Output = StoreStatus> + Send + '_>>;
+    /// Whether the store can take events now and, if not all of them, why (for
+    /// `/readyz`).
+    fn status(&self) -> StatusFuture<'_>;
 
     /// Events committed by other instances sharing this store, for live views;
     /// `None` for a store no other instance writes to.

@@ -28,13 +28,16 @@ use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OpenFlags, params};
 use tokio::sync::oneshot;
 
-use super::{CallStore, StoreError, StoreFuture, StoreStatus, lock_engine};
+use super::{
+    CallStore, StatsKeeper, StatusFuture, StoreError, StoreFuture, StoreStatus, lock_engine,
+};
 use crate::clock::Clock;
 use crate::core::engine::{
     CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome,
     RecordedEvent, TransferAnswer, TransferRequest,
 };
 use crate::core::rules::Rules;
+use crate::core::stats::StatsIndex;
 use crate::metrics::Metrics;
 
 /// The schema version this build writes. Older databases are migrated on open.
@@ -78,6 +81,12 @@ pub struct StoreConfig {
     pub max_database_bytes: Option<u64>,
     /// How often the pruner looks for old calls.
     pub prune_interval: Duration,
+    /// Open calls with no event (in event time) for this long are forgotten: their
+    /// end never came.
+    pub open_call_max_idle: SignedDuration,
+    /// Hops kept per call in memory (see `Engine::with_max_hops_kept`); the disk
+    /// keeps every event, for redeliveries.
+    pub max_hops_kept: usize,
 }
 
 impl StoreConfig {
@@ -88,6 +97,8 @@ impl StoreConfig {
             queue_capacity: 10_000,
             max_database_bytes: None,
             prune_interval: Duration::from_secs(60),
+            open_call_max_idle: SignedDuration::from_hours(24),
+            max_hops_kept: crate::core::engine::DEFAULT_MAX_HOPS_KEPT,
         }
     }
 }
@@ -165,9 +176,12 @@ enum Job {
 /// The durable [`CallStore`].
 pub struct SqliteStore {
     engine: Arc<Mutex<Engine>>,
+    stats: Arc<StatsKeeper>,
     jobs: SyncSender<Job>,
     queued: Arc<AtomicUsize>,
     metrics: Metrics,
+    /// Set by the writer while commits fail because the database is full.
+    write_problem: Arc<Mutex<Option<String>>>,
     // Held for the life of the store: another instance cannot open the directory.
     _lock: File,
 }
@@ -195,7 +209,7 @@ impl SqliteStore {
         let lock = take_lock(&directory)?;
         let database_path = directory.join(DATABASE_FILE);
         let connection = open_connection(&database_path, &config)?;
-        let mut engine = Engine::new();
+        let mut engine = Engine::new().with_max_hops_kept(config.max_hops_kept);
         let (events_loaded, calls_loaded) = load(&connection, &mut engine, &database_path)?;
         let report = OpenReport {
             events_loaded,
@@ -203,14 +217,18 @@ impl SqliteStore {
             open_calls: engine.active_calls(),
             elapsed: started.elapsed(),
         };
+        let stats = Arc::new(StatsKeeper::new(&engine));
         let engine = Arc::new(Mutex::new(engine));
         let (sender, receiver) = std::sync::mpsc::sync_channel(config.queue_capacity);
         let queued = Arc::new(AtomicUsize::new(0));
+        let write_problem = Arc::new(Mutex::new(None));
         let writer = Writer {
+            write_problem: write_problem.clone(),
             connection,
             database_path,
             config,
             engine: engine.clone(),
+            stats: stats.clone(),
             queued: queued.clone(),
             metrics: metrics.clone(),
             clock,
@@ -229,9 +247,11 @@ impl SqliteStore {
         Ok((
             Self {
                 engine,
+                stats,
                 jobs: sender,
                 queued,
                 metrics,
+                write_problem,
                 _lock: lock,
             },
             report,
@@ -274,6 +294,7 @@ impl CallStore for SqliteStore {
         request: TransferRequest,
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<TransferAnswer>> {
+        self.stats.rules_seen(&rules);
         let (reply, answer) = oneshot::channel();
         let job = Job::Transfer {
             rules,
@@ -316,14 +337,23 @@ impl CallStore for SqliteStore {
         read(&lock_engine(&self.engine));
     }
 
-    fn status(&self) -> std::pin::Pin<Box<dyn Future<Output = StoreStatus> + Send + '_>> {
+    fn status(&self) -> StatusFuture<'_> {
         // The writer answers 503 for a moment after a failed commit and exits if it
-        // cannot recover: while the process runs, the store takes events.
+        // cannot recover: while the process runs, the store answers events. A full
+        // database refuses new ones (redeliveries are still answered): the problem.
+        let problem = self
+            .write_problem
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         Box::pin(std::future::ready(StoreStatus {
-            backend: "sqlite",
-            ready: true,
-            detail: None,
+            problem,
+            ..StoreStatus::ready("sqlite")
         }))
+    }
+
+    fn read_stats(&self, read: &mut dyn FnMut(&StatsIndex)) {
+        self.stats.read(read);
     }
 }
 
@@ -426,6 +456,17 @@ fn open_connection(path: &Path, config: &StoreConfig) -> Result<Connection, Open
         connection
             .pragma_update(None, "max_page_count", pages)
             .map_err(database_error)?;
+        // The cap counts the database file; the WAL beside it holds every page written
+        // since the last checkpoint (SQLite's default lets it reach ~4 MB and keeps
+        // the file at its largest). Checkpoint at a tenth of the cap and truncate the
+        // WAL back to that size, so it stays near a tenth of the cap plus one batch.
+        let wal_pages = (pages / 10).max(16);
+        connection
+            .pragma_update(None, "wal_autocheckpoint", wal_pages)
+            .map_err(database_error)?;
+        connection
+            .pragma_update(None, "journal_size_limit", wal_pages * page_size)
+            .map_err(database_error)?;
     }
     migrate(&mut connection, &shown)?;
     Ok(connection)
@@ -493,10 +534,14 @@ fn load(
 
 /// Owns the connection; the only thread that writes.
 struct Writer {
+    write_problem: Arc<Mutex<Option<String>>>,
     connection: Connection,
     database_path: PathBuf,
     config: StoreConfig,
     engine: Arc<Mutex<Engine>>,
+    /// Told about the committed calls before their requests are answered, so a
+    /// dashboard refreshed on the answer already shows them.
+    stats: Arc<StatsKeeper>,
     queued: Arc<AtomicUsize>,
     metrics: Metrics,
     clock: Clock,
@@ -643,7 +688,25 @@ impl Writer {
                         reply,
                     } => {
                         let event_id = request.event_id.clone();
-                        let result = engine.transfer(&rules, request, received_at);
+                        // A redelivery of a hop the engine no longer keeps: answer it
+                        // from disk, where every event stays.
+                        let from_disk = engine
+                            .may_have_forgotten(request.call_id.as_str(), &event_id)
+                            .then(|| self.stored_event(event_id.as_str()))
+                            .flatten();
+                        let result = match from_disk {
+                            Some(RecordedEvent::Transfer {
+                                request: original,
+                                answer,
+                            }) if original == request => Ok(Outcome {
+                                answer: *answer,
+                                replayed: true,
+                            }),
+                            Some(_) => Err(EngineError::Conflict {
+                                event_id: event_id.clone(),
+                            }),
+                            None => engine.transfer(&rules, request, received_at),
+                        };
                         let fresh = matches!(&result, Ok(outcome) if !outcome.replayed);
                         (Pending::Transfer(reply, result), fresh.then_some(event_id))
                     }
@@ -681,6 +744,13 @@ impl Writer {
         };
         match committed {
             Ok(()) => {
+                if !to_write.is_empty() {
+                    self.set_write_problem(None);
+                }
+                self.stats.calls_changed(
+                    &lock_engine(&self.engine),
+                    to_write.iter().map(RecordedEvent::call_id),
+                );
                 self.metrics
                     .store_commit_duration
                     .observe(started.elapsed().as_secs_f64());
@@ -690,6 +760,15 @@ impl Writer {
                 }
             }
             Err(error) => {
+                if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+                    self.set_write_problem(Some(match self.config.max_database_bytes {
+                        Some(limit) => format!(
+                            "the database is full (--max-database-bytes {limit}): new events are refused with 503; \
+                             raise the limit, shorten --retention or --open-call-max-idle, or free disk space"
+                        ),
+                        None => "the disk is full: new events are refused with 503; free disk space".to_owned(),
+                    }));
+                }
                 self.metrics.store_failures.inc();
                 tracing::error!(
                     %error,
@@ -703,6 +782,31 @@ impl Writer {
                 self.recover();
             }
         }
+    }
+
+    /// The event recorded under `event_id`, read back from disk.
+    fn stored_event(&self, event_id: &str) -> Option<RecordedEvent> {
+        let record: Result<Option<String>, rusqlite::Error> = self
+            .connection
+            .prepare_cached("SELECT record FROM events WHERE event_id = ?1")
+            .and_then(|mut select| {
+                let mut rows = select.query(params![event_id])?;
+                rows.next()?.map(|row| row.get(0)).transpose()
+            });
+        match record {
+            Ok(record) => record.and_then(|text| serde_json::from_str(&text).ok()),
+            Err(error) => {
+                tracing::warn!(%error, event_id, "cannot look up an event on disk; judging it as new");
+                None
+            }
+        }
+    }
+
+    fn set_write_problem(&self, problem: Option<String>) {
+        *self
+            .write_problem
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = problem;
     }
 
     fn commit(&mut self, events: &[RecordedEvent]) -> Result<(), rusqlite::Error> {
@@ -757,13 +861,14 @@ impl Writer {
     fn recover(&mut self) {
         self.refuse_until = Some(Instant::now() + Duration::from_secs(1));
         let reopened = open_connection(&self.database_path, &self.config).and_then(|connection| {
-            let mut engine = Engine::new();
+            let mut engine = Engine::new().with_max_hops_kept(self.config.max_hops_kept);
             load(&connection, &mut engine, &self.database_path)?;
             Ok((connection, engine))
         });
         match reopened {
             Ok((connection, engine)) => {
                 self.connection = connection;
+                self.stats.rebuild(&engine);
                 *lock_engine(&self.engine) = engine;
                 tracing::warn!("store reopened and rebuilt from disk");
             }
@@ -802,8 +907,47 @@ impl Writer {
             }
         }
         if removed > 0 {
-            lock_engine(&self.engine).evict_ended_before(cutoff);
+            let evicted = lock_engine(&self.engine).evict_ended_before(cutoff);
+            self.stats.calls_removed(&evicted);
             tracing::info!(calls = removed, "pruned ended calls past the retention age");
+        }
+        self.expire_idle_open_calls();
+    }
+
+    /// Forgets open calls idle past `open_call_max_idle`, from disk then memory, a
+    /// batch at a time, stopping when requests are waiting.
+    fn expire_idle_open_calls(&mut self) {
+        let Ok(cutoff) = self.clock.now().checked_sub(self.config.open_call_max_idle) else {
+            return;
+        };
+        let mut expired = 0;
+        while self.queued.load(Ordering::Relaxed) == 0 {
+            let idle = lock_engine(&self.engine).idle_open_calls(cutoff, PRUNE_BATCH);
+            if idle.is_empty() {
+                break;
+            }
+            let ids: Vec<&str> = idle.iter().map(|call_id| call_id.as_str()).collect();
+            let deleted = self.connection.transaction().and_then(|transaction| {
+                delete_calls(&transaction, &ids)?;
+                transaction.commit()
+            });
+            if let Err(error) = deleted {
+                tracing::warn!(%error, "expiring idle open calls failed; will try again later");
+                break;
+            }
+            lock_engine(&self.engine).forget_calls(&idle);
+            self.stats.calls_removed(&idle);
+            self.metrics.calls_expired.inc_by(idle.len() as u64);
+            expired += idle.len();
+        }
+        if self.queued.load(Ordering::Relaxed) > 0 {
+            self.prune_pending = true;
+        }
+        if expired > 0 {
+            tracing::info!(
+                calls = expired,
+                "forgot open calls with no event for longer than --open-call-max-idle"
+            );
         }
     }
 
@@ -820,17 +964,23 @@ impl Writer {
                 )?
                 .collect::<Result<_, _>>()?
         };
-        {
-            let mut delete_events =
-                transaction.prepare_cached("DELETE FROM events WHERE call_id = ?1")?;
-            let mut delete_call =
-                transaction.prepare_cached("DELETE FROM calls WHERE call_id = ?1")?;
-            for call_id in &call_ids {
-                delete_events.execute(params![call_id])?;
-                delete_call.execute(params![call_id])?;
-            }
-        }
+        let ids: Vec<&str> = call_ids.iter().map(String::as_str).collect();
+        delete_calls(&transaction, &ids)?;
         transaction.commit()?;
         Ok(call_ids.len())
     }
+}
+
+/// Deletes calls and their events inside `transaction`.
+fn delete_calls(
+    transaction: &rusqlite::Transaction<'_>,
+    call_ids: &[&str],
+) -> Result<(), rusqlite::Error> {
+    let mut delete_events = transaction.prepare_cached("DELETE FROM events WHERE call_id = ?1")?;
+    let mut delete_call = transaction.prepare_cached("DELETE FROM calls WHERE call_id = ?1")?;
+    for call_id in call_ids {
+        delete_events.execute(params![call_id])?;
+        delete_call.execute(params![call_id])?;
+    }
+    Ok(())
 }

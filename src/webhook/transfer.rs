@@ -10,11 +10,13 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::core::engine::{CallId, TransferAnswer, TransferRequest, Verdict};
+use crate::core::engine::{
+    CallId, TransferAnswer, TransferRequest, Verdict, parse_callback_number,
+};
 use crate::core::rules::TransferMode;
 use crate::http::body::{parse_json, read_signed_json};
 use crate::http::fields::{choice, event_id, optional_id, required, timestamp};
-use crate::http::{ApiError, AppState, ErrorBody, ErrorCode, LiveUpdate};
+use crate::http::{ApiError, AppState, ErrorBody, LiveUpdate};
 use crate::metrics::RequestOutcome;
 
 /// A transfer event as platforms send it.
@@ -70,7 +72,14 @@ pub async fn post_transfer(
     let timer = state.metrics.webhook_duration.start_timer();
     let result = transfer(&state, &headers, body).await;
     timer.observe_duration();
-    match &result {
+    count(&state, &result);
+    result.map(|(answer, _)| Json(answer))
+}
+
+/// Counts a transfer request's outcome, verdict and findings (a redelivery counts
+/// as replayed only).
+pub(crate) fn count(state: &AppState, result: &Result<(TransferAnswer, bool), ApiError>) {
+    match result {
         Ok((answer, replayed)) => {
             if *replayed {
                 state.metrics.request(RequestOutcome::Replayed);
@@ -88,7 +97,6 @@ pub async fn post_transfer(
         }
         Err(error) => state.metrics.request(error.outcome()),
     }
-    result.map(|(answer, _)| Json(answer))
 }
 
 async fn transfer(
@@ -99,6 +107,16 @@ async fn transfer(
     let bytes = read_signed_json(state, headers, body).await?;
     let raw: TransferBody = parse_json(&bytes)?;
     let request = transfer_request(raw, headers)?;
+    record(state, request).await
+}
+
+/// Hands a validated transfer to the store with the rules in force and the time of
+/// receipt; publishes it to the dashboard unless it was a redelivery. Returns the
+/// answer and whether it was replayed. Every transfer route ends here.
+pub(crate) async fn record(
+    state: &AppState,
+    request: TransferRequest,
+) -> Result<(TransferAnswer, bool), ApiError> {
     let span = tracing::Span::current();
     span.record("call_id", request.call_id.as_str());
     span.record("event_id", request.event_id.as_str());
@@ -128,27 +146,12 @@ fn transfer_request(raw: TransferBody, headers: &HeaderMap) -> Result<TransferRe
     .map_err(ApiError::invalid)?;
     let from = required(raw.from, "from")?;
     let to = required(raw.to, "to")?;
-    let mode = choice(
-        raw.mode.as_deref(),
-        "mode",
-        &[
-            ("warm", TransferMode::Warm),
-            ("cold", TransferMode::Cold),
-            ("attended", TransferMode::Warm),
-            ("consult", TransferMode::Warm),
-            ("blind", TransferMode::Cold),
-        ],
-    )?;
-    let callback_number = match raw.callback_number {
-        Some(number) if number.chars().count() > 64 => {
-            return Err(ApiError::new(
-                ErrorCode::InvalidValue,
-                "callback_number is longer than 64 characters; send an E.164 number such as +14155550123",
-            )
-            .with_field("callback_number"));
-        }
-        other => other,
-    };
+    let mode = choice(raw.mode.as_deref(), "mode", TransferMode::WORDS)?;
+    let callback_number = raw
+        .callback_number
+        .map(|number| parse_callback_number(&number))
+        .transpose()
+        .map_err(ApiError::invalid)?;
     Ok(TransferRequest {
         event_id,
         call_id,

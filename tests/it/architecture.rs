@@ -104,7 +104,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("metrics", &["core"]),
     ("store", &["core", "clock", "exit", "metrics"]),
     ("http", &["core", "clock", "metrics", "store"]),
-    ("webhook", &["core", "clock", "metrics", "store", "http"]),
+    ("integrations", &["core"]),
+    (
+        "webhook",
+        &["core", "clock", "metrics", "store", "http", "integrations"],
+    ),
     (
         "dashboard",
         &["core", "clock", "metrics", "store", "http", "webhook"],
@@ -120,6 +124,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "metrics",
             "store",
             "http",
+            "integrations",
             "webhook",
             "dashboard",
         ],

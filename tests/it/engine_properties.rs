@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use loopguard::core::engine::{
     CallId, CallOutcome, CallRecord, EndAnswer, EndRequest, Engine, EngineError, EventId,
-    FindingSeverity, TransferAnswer, TransferRequest, Verdict,
+    FindingSeverity, Party, TransferAnswer, TransferRequest, Verdict,
 };
 use loopguard::core::lint::lint;
 use loopguard::core::rules::{Action, PolicyMode, Rules, RuntimeCode, TransferMode};
@@ -50,7 +50,8 @@ fn documented_default(code: RuntimeCode) -> Action {
         RuntimeCode::TransferNotAllowed
         | RuntimeCode::WrongDepartment
         | RuntimeCode::InvalidCallbackNumber
-        | RuntimeCode::UnknownDepartment => Action::Warn,
+        | RuntimeCode::UnknownDepartment
+        | RuntimeCode::UnknownTransferMode => Action::Warn,
     }
 }
 
@@ -143,7 +144,7 @@ impl Config {
                 .map(|(intent, _)| format!("\"{intent}\""))
                 .collect();
             text += &format!(
-                "\n[[department]]\nid = \"d{index}\"\nhandles = [{}]\n",
+                "\n[[department]]\nid = \"d{index}\"\nhandles = [{}]\naliases = [\"sip:100{index}@pbx.example.com\", \"200{index}\"]\n",
                 handled.join(", ")
             );
         }
@@ -295,6 +296,8 @@ struct TransferSpec {
     from: DepartmentChoice,
     to: DepartmentChoice,
     mode: Option<TransferMode>,
+    /// How the platform names `from` and `to` (see [`Run::spell`]).
+    spellings: (u8, u8),
     /// 0: none, 1..=3: one of [`INTENTS`], 4: [`UNKNOWN_INTENT`].
     intent: usize,
     callback: CallbackChoice,
@@ -355,14 +358,16 @@ fn step_strategy() -> impl Strategy<Value = Step> {
         callback,
         time_step_strategy(),
         prop::bool::weighted(0.9),
+        (any::<u8>(), any::<u8>()),
     )
         .prop_map(
-            |(call, from, to, mode, intent, callback, time_step, has_time)| {
+            |(call, from, to, mode, intent, callback, time_step, has_time, spellings)| {
                 Step::Transfer(TransferSpec {
                     call,
                     from,
                     to,
                     mode,
+                    spellings,
                     intent,
                     callback,
                     time_step,
@@ -463,6 +468,9 @@ impl Model {
 struct Situation<'a> {
     config: &'a Config,
     request: &'a TransferRequest,
+    /// The departments the request's identities name.
+    from: String,
+    to: String,
     at: i64,
     /// The chain of the moved hops that occurred at or before `at`.
     chain: Vec<ChainEntry>,
@@ -471,11 +479,11 @@ struct Situation<'a> {
 
 impl Situation<'_> {
     fn from(&self) -> &str {
-        &self.request.from
+        &self.from
     }
 
     fn to(&self) -> &str {
-        &self.request.to
+        &self.to
     }
 
     fn within_window(&self, left_at: i64) -> bool {
@@ -591,6 +599,11 @@ impl Situation<'_> {
         self.request.mode == Some(TransferMode::Cold) && self.config.require_warm_transfer
     }
 
+    /// A transfer that does not say its mode never passes as warm.
+    fn unknown_transfer_mode(&self) -> bool {
+        self.request.mode.is_none() && self.config.require_warm_transfer
+    }
+
     fn missing_callback_number(&self) -> bool {
         self.config.require_callback_number
             && matches!(self.request.callback_number.as_deref(), None | Some(""))
@@ -616,6 +629,7 @@ impl Situation<'_> {
             RuntimeCode::TransferNotAllowed => self.transfer_not_allowed(),
             RuntimeCode::WrongDepartment => self.wrong_department_possible(),
             RuntimeCode::ColdTransfer => self.cold_transfer(),
+            RuntimeCode::UnknownTransferMode => self.unknown_transfer_mode(),
             RuntimeCode::MissingCallbackNumber => self.missing_callback_number(),
             RuntimeCode::InvalidCallbackNumber => self.invalid_callback_number(),
             RuntimeCode::UnknownDepartment => self.unknown_departments() > 0,
@@ -638,6 +652,10 @@ impl Situation<'_> {
         require(RuntimeCode::MaxHopsExceeded, self.max_hops_exceeded());
         require(RuntimeCode::TransferNotAllowed, self.transfer_not_allowed());
         require(RuntimeCode::ColdTransfer, self.cold_transfer());
+        require(
+            RuntimeCode::UnknownTransferMode,
+            self.unknown_transfer_mode(),
+        );
         require(
             RuntimeCode::MissingCallbackNumber,
             self.missing_callback_number(),
@@ -681,6 +699,9 @@ struct Run<'a> {
     sent: Vec<Sent>,
     clock: i64,
     next_event: usize,
+    /// Every identity sent for a known department, with that department: the
+    /// reference for alias resolution, known by construction.
+    identities: HashMap<String, String>,
 }
 
 impl<'a> Run<'a> {
@@ -693,6 +714,7 @@ impl<'a> Run<'a> {
             sent: Vec::new(),
             clock: EPOCH_SECOND,
             next_event: 0,
+            identities: HashMap::new(),
         }
     }
 
@@ -718,6 +740,31 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// How the platform names a department: its id, or one of its aliases as a
+    /// platform may write it (`aliases = ["sip:100N@pbx.example.com", "200N"]`).
+    fn spell(&mut self, department: String, spelling: u8) -> String {
+        let Some(index) = self.config.department_index(&department) else {
+            return department;
+        };
+        let identity = match spelling % 6 {
+            0 | 1 => department.clone(),
+            2 => format!("sip:100{index}@pbx.example.com"),
+            3 => format!("\"Desk {index}\" <sip:100{index}@PBX.Example.com:5060;transport=tcp>"),
+            4 => format!("200{index}"),
+            _ => format!("sips:200{index}@branch.example.net;user=phone"),
+        };
+        self.identities.insert(identity.clone(), department);
+        identity
+    }
+
+    /// The department an identity names, by the reference table.
+    fn resolved(&self, identity: &str) -> String {
+        self.identities
+            .get(identity)
+            .cloned()
+            .unwrap_or_else(|| identity.to_owned())
+    }
+
     fn step(&mut self, step: &Step) {
         match step {
             Step::Transfer(spec) => {
@@ -733,11 +780,15 @@ impl<'a> Run<'a> {
                         Some(pick.get(&INVALID_CALLBACK_NUMBERS).to_string())
                     }
                 };
+                let from = self.department(&call, &spec.from);
+                let from = self.spell(from, spec.spellings.0);
+                let to = self.department(&call, &spec.to);
+                let to = self.spell(to, spec.spellings.1);
                 let request = TransferRequest {
                     event_id: self.new_event_id(),
                     call_id: CallId::parse(&call).expect("generated ids are valid"),
-                    from: self.department(&call, &spec.from),
-                    to: self.department(&call, &spec.to),
+                    from,
+                    to,
                     mode: spec.mode,
                     intent: match spec.intent {
                         0 => None,
@@ -951,6 +1002,8 @@ impl<'a> Run<'a> {
         let situation = Situation {
             config: self.config,
             request: &request,
+            from: self.resolved(&request.from),
+            to: self.resolved(&request.to),
             at,
             chain: reference_chain(earlier.iter()),
             moved_before: earlier.iter().filter(|hop| hop.moved).count() as u32,
@@ -1021,7 +1074,9 @@ impl<'a> Run<'a> {
             .find(|finding| finding.code == RuntimeCode::CircularHandoff)
         {
             assert!(
-                cycle.message.contains(&format!("`{}`", request.to)),
+                cycle
+                    .message
+                    .contains(&format!("`{}`", self.resolved(&request.to))),
                 "the cycle names the department the call returns to\n{}",
                 context()
             );
@@ -1072,6 +1127,8 @@ impl<'a> Run<'a> {
         }
 
         // Record the hop in the model, then compare the call with the engine's.
+        let from_department = self.resolved(&request.from);
+        let to_department = self.resolved(&request.to);
         let moved = answer.verdict != Verdict::Block;
         let chain_before = self.model.chain(&call);
         let model_call = self.model.calls.entry(call.clone()).or_default();
@@ -1079,8 +1136,8 @@ impl<'a> Run<'a> {
             position,
             ModelHop {
                 event_id: request.event_id.as_str().to_owned(),
-                from: request.from.clone(),
-                to: request.to.clone(),
+                from: from_department.clone(),
+                to: to_department.clone(),
                 at,
                 moved,
             },
@@ -1100,6 +1157,23 @@ impl<'a> Run<'a> {
         let recorded = self.engine.call(&call).expect("the call is recorded");
         assert_eq!(recorded.hops[position].findings, answer.findings);
         assert_eq!(recorded.hops[position].verdict, answer.verdict);
+        // Both names are kept: the department the identity resolved to, and the identity.
+        let hop = &recorded.hops[position];
+        assert_eq!(
+            (hop.from.as_str(), hop.from_identity.as_deref()),
+            (from_department.as_str(), Some(request.from.as_str()))
+        );
+        assert_eq!(
+            (hop.to.as_str(), hop.to_identity.as_deref()),
+            (to_department.as_str(), Some(request.to.as_str()))
+        );
+        assert_eq!(
+            answer.from,
+            Some(Party {
+                department: from_department,
+                identity: request.from.clone(),
+            })
+        );
         assert_eq!(answer.chain, recorded.chain());
         self.model.answers.insert(
             request.event_id.as_str().to_owned(),

@@ -246,6 +246,66 @@ fn schema_prints_a_json_schema_of_departments_and_transfers() {
     let properties = &schema["properties"];
     assert!(properties["department"].is_object(), "{schema}");
     assert!(properties["transfer"].is_object(), "{schema}");
+    let department = &schema["$defs"]["Department"]["properties"];
+    assert_eq!(department["aliases"]["items"]["type"], "string", "{schema}");
+    let actions = &schema["$defs"]["Actions"]["properties"];
+    assert!(actions["unknown-transfer-mode"].is_object(), "{schema}");
+}
+
+#[test]
+fn route_takes_a_platform_identity_and_says_which_department_it_is() {
+    let rules = "tests/fixtures/sip/rules";
+    let outcome = loopguard(&[
+        "route",
+        "--rules",
+        rules,
+        "--from",
+        "<sip:3001@PBX.example.com:5060>",
+        "--intent",
+        "general_inquiry",
+    ]);
+    assert_eq!(outcome.code, Some(0), "{}", outcome.stderr);
+    assert_eq!(
+        outcome.stdout,
+        "`<sip:3001@PBX.example.com:5060>` is `activations`: route `general_inquiry` to `customer_service`: activations → customer_service (1 hop)\n"
+    );
+    let json = loopguard(&[
+        "route",
+        "--rules",
+        rules,
+        "--from",
+        "2002",
+        "--intent",
+        "general_inquiry",
+        "--format",
+        "json",
+    ]);
+    let answer: Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(
+        (&answer["from"], &answer["identity"], &answer["hops"]),
+        (
+            &serde_json::json!("customer_service"),
+            &serde_json::json!("2002"),
+            &serde_json::json!(0)
+        )
+    );
+    let unknown = loopguard(&[
+        "route",
+        "--rules",
+        rules,
+        "--from",
+        "sip:9999@pbx.example.com",
+        "--intent",
+        "general_inquiry",
+    ]);
+    assert_eq!(unknown.code, Some(2));
+    assert!(
+        unknown
+            .stderr
+            .contains("neither a department id nor an alias"),
+        "{}",
+        unknown.stderr
+    );
 }
 
 #[test]

@@ -104,6 +104,9 @@ fixture_tests! {
     max_hops_exceeded => "max-hops-exceeded",
     cold_transfer_allowed => "cold-transfer-allowed",
     unknown_escalation => "unknown-escalation",
+    duplicate_alias => "duplicate-alias",
+    alias_shadows_department => "alias-shadows-department",
+    malformed_sip_alias => "malformed-sip-alias",
     unused_suppression => "unused-suppression",
     invalid_suppression => "invalid-suppression",
 }

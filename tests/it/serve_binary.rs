@@ -52,6 +52,40 @@ fn serve_refuses_a_public_address_without_a_secret_unless_insecure() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("24"));
 }
 
+/// Flags, environment variables, and what the refusal must say.
+type RefusalCase<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
+#[test]
+fn serve_refuses_integration_settings_it_cannot_use() {
+    let cases: [RefusalCase; 4] = [
+        (
+            &["--asterisk-ami", "127.0.0.1:5038"],
+            &[],
+            "LOOPGUARD_ASTERISK_AMI_SECRET",
+        ),
+        (
+            &["--asterisk-ami", "pbx.example.com"],
+            &[("LOOPGUARD_ASTERISK_AMI_SECRET", "s")],
+            "HOST:PORT",
+        ),
+        (&["--genesys-token", "short"], &[], "at least 16"),
+        (&["--public-url", "cc.example.com"], &[], "https://"),
+    ];
+    for (flags, environment, expected) in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_loopguard"))
+            .args(["serve", "--in-memory", "--rules"])
+            .arg(repo_root().join("routing-rules"))
+            .args(flags)
+            .env_remove("LOOPGUARD_ASTERISK_AMI_SECRET")
+            .envs(environment.iter().copied())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flags:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{flags:?}: {stderr}");
+    }
+}
+
 #[test]
 fn a_bad_reload_keeps_the_last_good_rules_and_shows_in_readyz_and_metrics() {
     let directory = tempfile::tempdir().unwrap();

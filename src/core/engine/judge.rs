@@ -4,7 +4,7 @@ use std::cell::OnceCell;
 
 use jiff::Timestamp;
 
-use super::answer::{Finding, FindingSeverity, Suggestion, Verdict};
+use super::answer::{Finding, FindingSeverity, Party, Suggestion, Verdict};
 use super::record::{Hop, is_loop_code};
 use super::request::TransferRequest;
 use crate::core::rules::Route;
@@ -19,13 +19,18 @@ pub struct Judgement {
     pub suggestion: Option<Suggestion>,
 }
 
-/// Judges one transfer against the call's hops that happened before it.
+/// Judges one transfer against the call's hops that happened before it. `from` and
+/// `to` are the departments the request's identities resolved to;
+/// `transfers_omitted` counts the transfers of hops no longer kept (all older).
 pub(super) fn judge(
     rules: &Rules,
     hops: &[Hop],
+    transfers_omitted: u32,
     request: &TransferRequest,
+    (from, to): (&Party, &Party),
     occurred_at: Timestamp,
 ) -> Judgement {
+    let (from_name, to_name) = (from.department.as_str(), to.department.as_str());
     let policy = &rules.policy;
     let mut findings: Vec<Finding> = Vec::new();
     let mut push = |code: RuntimeCode, message: String| {
@@ -45,7 +50,7 @@ pub(super) fn judge(
     // Where the call has been before this event, in event time.
     let earlier = &hops[..hops.partition_point(|hop| hop.occurred_at <= occurred_at)];
     let mut path: Vec<(&str, Timestamp)> = Vec::with_capacity(earlier.len() + 2);
-    let mut taken: u32 = 0;
+    let mut taken: u32 = transfers_omitted;
     for hop in earlier.iter().filter(|hop| hop.moved) {
         if path
             .last()
@@ -61,12 +66,12 @@ pub(super) fn judge(
     // We then know where the call is, but not when it left the department before.
     let moved_unseen = path
         .last()
-        .is_some_and(|(department, _)| *department != request.from);
+        .is_some_and(|(department, _)| *department != from_name);
     if path
         .last()
-        .is_none_or(|(department, _)| *department != request.from)
+        .is_none_or(|(department, _)| *department != from_name)
     {
-        path.push((request.from.as_str(), occurred_at));
+        path.push((from_name, occurred_at));
     }
 
     // A return to a department the call left within the bounce window. A return to
@@ -75,7 +80,7 @@ pub(super) fn judge(
     let last = path.len() - 1;
     if let Some(position) = path[..last]
         .iter()
-        .rposition(|(department, _)| *department == request.to)
+        .rposition(|(department, _)| *department == to_name)
         .filter(|&position| !(moved_unseen && position + 1 == last))
     {
         let left_at = path[position + 1].1;
@@ -87,8 +92,8 @@ pub(super) fn judge(
                     RuntimeCode::PingPong,
                     format!(
                         "ping-pong: the call came from `{}` to `{}` {} ago and would go straight back",
-                        request.to,
-                        request.from,
+                        to_name,
+                        from_name,
                         describe_minutes(minutes)
                     ),
                 );
@@ -96,14 +101,14 @@ pub(super) fn judge(
                 let cycle: Vec<&str> = path[position..]
                     .iter()
                     .map(|(department, _)| *department)
-                    .chain(std::iter::once(request.to.as_str()))
+                    .chain(std::iter::once(to_name))
                     .collect();
                 push(
                     RuntimeCode::CircularHandoff,
                     format!(
                         "circular handoff: {} — the call would return to `{}`, which it left {} ago",
                         cycle.join(" → "),
-                        request.to,
+                        to_name,
                         describe_minutes(minutes)
                     ),
                 );
@@ -122,17 +127,18 @@ pub(super) fn judge(
         );
     }
 
-    let from_index = rules.department(&request.from);
-    let to_index = rules.department(&request.to);
+    let from_index = rules.department(from_name);
+    let to_index = rules.department(to_name);
     // The route from where the call is to the intent's owner: computed at most once,
     // and only when a finding needs it.
     let from_route: OnceCell<Route> = OnceCell::new();
-    for (name, index) in [(&request.from, from_index), (&request.to, to_index)] {
+    for (party, index) in [(from, from_index), (to, to_index)] {
         if index.is_none() {
             push(
                 RuntimeCode::UnknownDepartment,
                 format!(
-                    "department `{name}` is not in the routing rules; the transfer was judged without its routes"
+                    "`{}` is neither a department id nor an alias in the routing rules; the transfer was judged without its routes",
+                    party.identity
                 ),
             );
         }
@@ -142,10 +148,7 @@ pub(super) fn judge(
         match rules.transfer_between(from, to) {
             None => push(
                 RuntimeCode::TransferNotAllowed,
-                format!(
-                    "the routing rules have no transfer from `{}` to `{}`",
-                    request.from, request.to
-                ),
+                format!("the routing rules have no transfer from `{from_name}` to `{to_name}`"),
             ),
             Some(transfer) => {
                 if let Some(intent) = intent
@@ -154,8 +157,7 @@ pub(super) fn judge(
                     push(
                         RuntimeCode::TransferNotAllowed,
                         format!(
-                            "the transfer from `{}` to `{}` is not allowed for `{intent}`",
-                            request.from, request.to
+                            "the transfer from `{from_name}` to `{to_name}` is not allowed for `{intent}`"
                         ),
                     );
                 }
@@ -168,11 +170,18 @@ pub(super) fn judge(
         }
     }
 
-    if request.mode == Some(TransferMode::Cold) && policy.require_warm_transfer {
-        push(
-            RuntimeCode::ColdTransfer,
-            "cold (blind) transfer: policy requires a warm transfer, where the agent introduces the caller".to_owned(),
-        );
+    if policy.require_warm_transfer {
+        match request.mode {
+            Some(TransferMode::Cold) => push(
+                RuntimeCode::ColdTransfer,
+                "cold (blind) transfer: policy requires a warm transfer, where the agent introduces the caller".to_owned(),
+            ),
+            None => push(
+                RuntimeCode::UnknownTransferMode,
+                "the transfer does not say whether it is warm or cold, so it does not count as warm: policy requires warm transfers; send `mode`".to_owned(),
+            ),
+            Some(TransferMode::Warm) => {}
+        }
     }
     match request.callback_number.as_deref() {
         None | Some("") if policy.require_callback_number => push(
@@ -199,7 +208,7 @@ pub(super) fn judge(
         .iter()
         .any(|finding| is_loop_code(finding.code) || finding.code == RuntimeCode::WrongDepartment);
     let suggestion = needs_suggestion
-        .then(|| suggest(rules, from_index, request, &from_route))
+        .then(|| suggest(rules, from_index, from_name, request, &from_route))
         .flatten();
     Judgement {
         verdict,
@@ -272,6 +281,7 @@ fn wrong_department(
 fn suggest(
     rules: &Rules,
     from: Option<usize>,
+    from_name: &str,
     request: &TransferRequest,
     from_route: &OnceCell<Route>,
 ) -> Option<Suggestion> {
@@ -296,8 +306,8 @@ fn suggest(
         });
     }
     let escalation = rules.policy.escalation.as_ref()?;
-    let mut path = vec![request.from.clone()];
-    if request.from != escalation.as_str() {
+    let mut path = vec![from_name.to_owned()];
+    if from_name != escalation.as_str() {
         path.push(escalation.as_str().to_owned());
     }
     Some(Suggestion {

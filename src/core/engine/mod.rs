@@ -22,13 +22,15 @@ use std::collections::{BTreeSet, HashMap};
 use jiff::Timestamp;
 
 pub use answer::{
-    ChainStep, EndAnswer, Finding, FindingSeverity, Outcome, Suggestion, TransferAnswer, Verdict,
+    ChainStep, EndAnswer, Finding, FindingSeverity, Outcome, Party, Suggestion, TransferAnswer,
+    Verdict,
 };
 pub use judge::{Judgement, is_e164};
-pub use record::{CallEnd, CallRecord, CallbackMark, Hop, RecordedEvent};
+pub use record::{CallEnd, CallRecord, CallbackMark, Hop, Omitted, RecordedEvent};
 pub use request::{
     CallId, CallOutcome, CallbackRequest, CallbackStatus, EndRequest, EventId, InputError,
-    MAX_EXTERNAL_ID_LENGTH, TransferRequest, parse_department_name,
+    MAX_CALLBACK_NUMBER_LENGTH, MAX_EXTERNAL_ID_LENGTH, TransferRequest, parse_callback_number,
+    parse_department_name,
 };
 
 use crate::core::rules::{PolicyMode, Rules};
@@ -54,8 +56,17 @@ pub enum EngineError {
     UnknownCall { call_id: CallId },
 }
 
+/// Hops kept per call by default: far more than any real call takes, few enough
+/// that a runaway call costs a bounded amount of memory and judging time.
+pub const DEFAULT_MAX_HOPS_KEPT: usize = 100;
+
 /// All live state: calls and the answers already given.
-#[derive(Debug, Default, Clone)]
+///
+/// Per call only the newest `max_hops_kept` hops are kept, with their recorded
+/// events; older ones are counted ([`CallRecord::omitted`]). A durable store still
+/// has the dropped events and must answer their redeliveries from disk (see
+/// [`Engine::may_have_forgotten`]).
+#[derive(Debug, Clone)]
 pub struct Engine {
     calls: HashMap<CallId, CallRecord>,
     /// Every recorded event by id, for redelivery.
@@ -63,11 +74,50 @@ pub struct Engine {
     /// (last loop time, call) for listing looping calls newest first.
     loops_index: BTreeSet<(Timestamp, CallId)>,
     open_calls: usize,
+    max_hops_kept: usize,
+    /// When each call last had an event: the time of receipt, or for replayed events
+    /// their event time. Decides which open calls are idle.
+    last_seen: HashMap<CallId, Timestamp>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self {
+            calls: HashMap::new(),
+            answers: HashMap::new(),
+            loops_index: BTreeSet::new(),
+            open_calls: 0,
+            max_hops_kept: DEFAULT_MAX_HOPS_KEPT,
+            last_seen: HashMap::new(),
+        }
+    }
 }
 
 impl Engine {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Keeps at most `max_hops_kept` hops per call (at least one).
+    pub fn with_max_hops_kept(mut self, max_hops_kept: usize) -> Self {
+        self.max_hops_kept = max_hops_kept.max(1);
+        self
+    }
+
+    /// Notes that `call_id` had an event at `at`.
+    fn seen(&mut self, call_id: &CallId, at: Timestamp) {
+        let last = self.last_seen.entry(call_id.clone()).or_insert(at);
+        *last = (*last).max(at);
+    }
+
+    /// Whether `event_id` may be an event of `call_id` whose hop (and stored answer)
+    /// this engine dropped: the call has omitted hops and the id is unknown here.
+    pub fn may_have_forgotten(&self, call_id: &str, event_id: &EventId) -> bool {
+        !self.answers.contains_key(event_id)
+            && self
+                .calls
+                .get(call_id)
+                .is_some_and(|record| !record.omitted.is_empty())
     }
 
     /// Judges and records a transfer. `received_at` is used when the event has no time.
@@ -99,18 +149,32 @@ impl Engine {
             });
         }
         let hops = record.map(|record| record.hops.as_slice()).unwrap_or(&[]);
-        let judgement = judge(rules, hops, &request, occurred_at);
-        let position = self.insert_hop(
+        let from = Party::resolve(rules, &request.from);
+        let to = Party::resolve(rules, &request.to);
+        let transfers_omitted = record.map_or(0, |record| record.omitted.transfers_taken);
+        let judgement = judge(
+            rules,
+            hops,
+            transfers_omitted,
             &request,
+            (&from, &to),
+            occurred_at,
+        );
+        let (position, dropped) = self.insert_hop(
+            &request,
+            (&from, &to),
             occurred_at,
             judgement.verdict,
             &judgement.findings,
         );
+        self.seen(&request.call_id, received_at);
         let record = &self.calls[&request.call_id];
         let answer = TransferAnswer {
             event_id: request.event_id.clone(),
             call_id: request.call_id.clone(),
             verdict: judgement.verdict,
+            from: Some(from),
+            to: Some(to),
             enforce_verdict: (rules.policy.mode == PolicyMode::Observe)
                 .then_some(judgement.enforce_verdict),
             policy_mode: rules.policy.mode,
@@ -118,6 +182,7 @@ impl Engine {
             hop: position as u32 + 1,
             transfers_taken: record.transfers_taken(),
             chain: record.chain(),
+            hops_omitted: record.omitted.hops,
             suggestion: judgement.suggestion,
             occurred_at,
         };
@@ -128,20 +193,26 @@ impl Engine {
                 answer: Box::new(answer.clone()),
             },
         );
+        if let Some(dropped) = dropped {
+            self.answers.remove(&dropped);
+        }
         Ok(Outcome {
             answer,
             replayed: false,
         })
     }
 
-    /// Inserts a hop in event-time order and returns its position.
+    /// Inserts a hop in event-time order and returns its 0-based position in the
+    /// whole call (omitted hops counted) and, when the call had already kept
+    /// `max_hops_kept` hops, the event id of the oldest hop, dropped to make room.
     fn insert_hop(
         &mut self,
         request: &TransferRequest,
+        (from, to): (&Party, &Party),
         occurred_at: Timestamp,
         verdict: Verdict,
         findings: &[Finding],
-    ) -> usize {
+    ) -> (usize, Option<EventId>) {
         if !self.calls.contains_key(&request.call_id) {
             self.open_calls += 1;
         }
@@ -154,6 +225,7 @@ impl Engine {
                 ended: None,
                 last_loop_at: None,
                 callback: None,
+                omitted: record::Omitted::default(),
             });
         let position = record
             .hops
@@ -162,8 +234,10 @@ impl Engine {
             position,
             Hop {
                 event_id: request.event_id.clone(),
-                from: request.from.clone(),
-                to: request.to.clone(),
+                from: from.department.clone(),
+                to: to.department.clone(),
+                from_identity: Some(from.identity.clone()),
+                to_identity: Some(to.identity.clone()),
                 intent: request.intent.clone(),
                 mode: request.mode,
                 agent_id: request.agent_id.clone(),
@@ -184,7 +258,17 @@ impl Engine {
             self.loops_index
                 .insert((occurred_at, request.call_id.clone()));
         }
-        position
+        let mut dropped = None;
+        if record.hops.len() > self.max_hops_kept {
+            let oldest = record.hops.remove(0);
+            record.omitted.hops += 1;
+            record.omitted.transfers_taken += u32::from(oldest.moved);
+            dropped = Some(oldest.event_id);
+        }
+        (
+            position + record.omitted.hops as usize - usize::from(dropped.is_some()),
+            dropped,
+        )
     }
 
     /// The stored answer when `event_id` was already recorded: `same` returns it when
@@ -208,12 +292,19 @@ impl Engine {
 
     /// Judges a transfer without recording it.
     pub fn evaluate(&self, rules: &Rules, request: &TransferRequest, at: Timestamp) -> Judgement {
-        let hops = self
-            .calls
-            .get(&request.call_id)
-            .map(|record| record.hops.as_slice())
-            .unwrap_or(&[]);
-        judge(rules, hops, request, request.occurred_at.unwrap_or(at))
+        let record = self.calls.get(&request.call_id);
+        let hops = record.map(|record| record.hops.as_slice()).unwrap_or(&[]);
+        let transfers_omitted = record.map_or(0, |record| record.omitted.transfers_taken);
+        let from = Party::resolve(rules, &request.from);
+        let to = Party::resolve(rules, &request.to);
+        judge(
+            rules,
+            hops,
+            transfers_omitted,
+            request,
+            (&from, &to),
+            request.occurred_at.unwrap_or(at),
+        )
     }
 
     /// Closes a call's chain.
@@ -246,6 +337,7 @@ impl Engine {
             chain: record.chain(),
         };
         self.apply_end(&request, &answer);
+        self.seen(&request.call_id, received_at);
         self.answers.insert(
             request.event_id.clone(),
             RecordedEvent::End {
@@ -301,6 +393,7 @@ impl Engine {
             occurred_at: request.occurred_at.unwrap_or(received_at),
         });
         let answer = record.clone();
+        self.seen(&request.call_id, received_at);
         self.answers.insert(
             request.event_id.clone(),
             RecordedEvent::Callback {
@@ -325,14 +418,43 @@ impl Engine {
         if self.answers.contains_key(event.event_id()) {
             return;
         }
+        let event_time = match &event {
+            RecordedEvent::Transfer { answer, .. } => Some(answer.occurred_at),
+            RecordedEvent::End { answer, .. } => Some(answer.occurred_at),
+            RecordedEvent::Callback { answer, .. } => {
+                answer.callback.as_ref().map(|mark| mark.occurred_at)
+            }
+        };
+        if let Some(at) = event_time
+            && (self.calls.contains_key(event.call_id())
+                || matches!(event, RecordedEvent::Transfer { .. }))
+        {
+            self.seen(&event.call_id().clone(), at);
+        }
         match &event {
             RecordedEvent::Transfer { request, answer } => {
-                self.insert_hop(
+                // The departments the identities resolved to when the event was
+                // judged, not what the aliases say now.
+                let from = answer
+                    .from
+                    .clone()
+                    .unwrap_or_else(|| Party::named(&request.from));
+                let to = answer
+                    .to
+                    .clone()
+                    .unwrap_or_else(|| Party::named(&request.to));
+                let (_, dropped) = self.insert_hop(
                     request,
+                    (&from, &to),
                     answer.occurred_at,
                     answer.verdict,
                     &answer.findings,
                 );
+                self.answers.insert(event.event_id().clone(), event);
+                if let Some(dropped) = dropped {
+                    self.answers.remove(&dropped);
+                }
+                return;
             }
             RecordedEvent::End { request, answer } => self.apply_end(request, answer),
             RecordedEvent::Callback { request, answer } => {
@@ -357,8 +479,40 @@ impl Engine {
             })
             .map(|record| record.call_id.clone())
             .collect();
-        for call_id in &evicted {
+        self.forget_calls(&evicted);
+        evicted
+    }
+
+    /// Open calls with no event since `cutoff` (at most `limit` of them): calls
+    /// whose end never came. Live events count by time of receipt, replayed ones by
+    /// event time.
+    pub fn idle_open_calls(&self, cutoff: Timestamp, limit: usize) -> Vec<CallId> {
+        self.calls
+            .values()
+            .filter(|record| record.ended.is_none())
+            .filter(|record| {
+                self.last_seen
+                    .get(&record.call_id)
+                    .copied()
+                    .or_else(|| record.last_activity())
+                    .is_none_or(|last| last < cutoff)
+            })
+            .map(|record| record.call_id.clone())
+            .take(limit)
+            .collect()
+    }
+
+    /// Forgets calls and every event recorded for them.
+    pub fn forget_calls(&mut self, call_ids: &[CallId]) {
+        if call_ids.is_empty() {
+            return;
+        }
+        for call_id in call_ids {
+            self.last_seen.remove(call_id);
             if let Some(record) = self.calls.remove(call_id) {
+                if record.ended.is_none() {
+                    self.open_calls -= 1;
+                }
                 if let Some(at) = record.last_loop_at {
                     self.loops_index.remove(&(at, call_id.clone()));
                 }
@@ -376,7 +530,6 @@ impl Engine {
         // Callback marks replaced by newer ones are still in `answers`.
         self.answers
             .retain(|_, event| self.calls.contains_key(event.call_id()));
-        evicted
     }
 
     pub fn call(&self, call_id: &str) -> Option<&CallRecord> {
@@ -402,6 +555,46 @@ impl Engine {
     /// All calls, in no particular order.
     pub fn calls(&self) -> impl Iterator<Item = &CallRecord> {
         self.calls.values()
+    }
+
+    /// A new engine with the same hop cap holding copies of these calls (unknown ids
+    /// are skipped): their records, the recorded events of their kept hops, end and
+    /// callback mark, and when each was last seen. What it answers and judges for
+    /// these calls is what this engine would. Events the records no longer name (a
+    /// hop dropped by the cap, an end or mark replaced by a newer one) are not
+    /// copied: a durable store answers their redeliveries from disk.
+    pub fn copy_calls<'a>(&self, call_ids: impl IntoIterator<Item = &'a str>) -> Engine {
+        let mut copy = Engine::new().with_max_hops_kept(self.max_hops_kept);
+        for call_id in call_ids {
+            let Some(record) = self.calls.get(call_id) else {
+                continue;
+            };
+            if copy.calls.contains_key(call_id) {
+                continue;
+            }
+            let named = record
+                .hops
+                .iter()
+                .map(|hop| &hop.event_id)
+                .chain(record.ended.as_ref().map(|end| &end.event_id))
+                .chain(record.callback.as_ref().map(|mark| &mark.event_id));
+            for event_id in named {
+                if let Some(event) = self.answers.get(event_id) {
+                    copy.answers.insert(event_id.clone(), event.clone());
+                }
+            }
+            if let Some(at) = record.last_loop_at {
+                copy.loops_index.insert((at, record.call_id.clone()));
+            }
+            if record.ended.is_none() {
+                copy.open_calls += 1;
+            }
+            if let Some(at) = self.last_seen.get(call_id) {
+                copy.last_seen.insert(record.call_id.clone(), *at);
+            }
+            copy.calls.insert(record.call_id.clone(), record.clone());
+        }
+        copy
     }
 }
 
@@ -491,5 +684,68 @@ mod callback_tests {
         );
         assert!(rebuilt.call("call").is_none());
         assert!(rebuilt.recorded(&EventId::parse("t0").unwrap()).is_none());
+    }
+}
+
+#[cfg(test)]
+mod copy_tests {
+    use super::*;
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_795_000_000 + second).expect("valid time")
+    }
+
+    fn hop(call: &str, event: &str, from: &str, to: &str, second: i64) -> TransferRequest {
+        TransferRequest {
+            event_id: EventId::parse(event).unwrap(),
+            call_id: CallId::parse(call).unwrap(),
+            from: from.to_owned(),
+            to: to.to_owned(),
+            mode: None,
+            intent: None,
+            callback_number: None,
+            agent_id: None,
+            occurred_at: Some(at(second)),
+        }
+    }
+
+    #[test]
+    fn a_copy_of_a_capped_call_judges_and_answers_as_the_original() {
+        let rules = Rules::default();
+        let mut engine = Engine::new().with_max_hops_kept(3);
+        let departments = ["a", "b", "c", "d", "e", "f"];
+        for index in 0..5 {
+            let (from, to) = (departments[index], departments[index + 1]);
+            engine
+                .transfer(
+                    &rules,
+                    hop("kept", &format!("k{index}"), from, to, index as i64),
+                    at(0),
+                )
+                .unwrap();
+            engine
+                .transfer(
+                    &rules,
+                    hop("other", &format!("o{index}"), from, to, index as i64),
+                    at(0),
+                )
+                .unwrap();
+        }
+        let mut copy = engine.copy_calls(["kept", "missing"]);
+        assert_eq!(copy.call("kept"), engine.call("kept"));
+        assert!(copy.call("other").is_none());
+        assert_eq!(copy.active_calls(), 1);
+        // A kept hop's redelivery is answered from the copy; a dropped one is not known.
+        let kept = copy
+            .transfer(&rules, hop("kept", "k4", "e", "f", 4), at(0))
+            .unwrap();
+        assert!(kept.replayed);
+        assert!(copy.may_have_forgotten("kept", &EventId::parse("k0").unwrap()));
+        // The next hop is judged the same way (omitted transfers counted).
+        let next = hop("kept", "k5", "f", "a", 5);
+        let from_copy = copy.transfer(&rules, next.clone(), at(0)).unwrap();
+        let from_original = engine.transfer(&rules, next, at(0)).unwrap();
+        assert_eq!(from_copy.answer, from_original.answer);
+        assert_eq!(copy.call("kept"), engine.call("kept"));
     }
 }

@@ -15,8 +15,18 @@ use crate::core::rules::{RuntimeCode, TransferMode};
 pub struct Hop {
     #[schema(value_type = String)]
     pub event_id: EventId,
+    /// The department the call left (the platform's identity resolved through the
+    /// rules' ids and aliases; the identity itself when it named no department).
     pub from: String,
+    /// The department the transfer went to, resolved the same way.
     pub to: String,
+    /// What the platform called `from` (a department id, an extension, a SIP URI).
+    /// Absent only on hops recorded before platform identities existed.
+    #[serde(default)]
+    pub from_identity: Option<String>,
+    /// What the platform called `to`.
+    #[serde(default)]
+    pub to_identity: Option<String>,
     pub intent: Option<String>,
     pub mode: Option<TransferMode>,
     pub agent_id: Option<String>,
@@ -27,6 +37,26 @@ pub struct Hop {
     pub findings: Vec<Finding>,
     /// Whether the call moved (every verdict but block).
     pub moved: bool,
+}
+
+impl Hop {
+    /// `activations (sip:2001@pbx)`, or just `activations` when the platform used
+    /// the department id: how a person should read where the call was.
+    pub fn from_label(&self) -> String {
+        label(&self.from, self.from_identity.as_deref())
+    }
+
+    /// The same for `to`.
+    pub fn to_label(&self) -> String {
+        label(&self.to, self.to_identity.as_deref())
+    }
+}
+
+fn label(department: &str, identity: Option<&str>) -> String {
+    match identity {
+        Some(identity) if identity != department => format!("{department} ({identity})"),
+        _ => department.to_owned(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -51,12 +81,41 @@ pub struct CallRecord {
     pub last_loop_at: Option<Timestamp>,
     /// The newest callback mark, if anyone marked one.
     pub callback: Option<CallbackMark>,
+    /// The oldest hops no longer kept (a call keeps its newest `--max-hops-kept`,
+    /// 100 by default): how many, and how many of them the call took. Absent when
+    /// nothing was dropped.
+    #[serde(default, skip_serializing_if = "Omitted::is_empty")]
+    pub omitted: Omitted,
+}
+
+/// Hops dropped from a call's record, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Omitted {
+    /// Hops (blocked ones included) no longer in `hops`.
+    pub hops: u32,
+    /// Of those, transfers the call took.
+    pub transfers_taken: u32,
+}
+
+impl Omitted {
+    pub fn is_empty(&self) -> bool {
+        self.hops == 0
+    }
 }
 
 impl CallRecord {
-    /// Transfers the call actually took (blocked ones excluded).
+    /// Transfers the call actually took (blocked ones excluded), omitted hops included.
     pub fn transfers_taken(&self) -> u32 {
-        self.hops.iter().filter(|hop| hop.moved).count() as u32
+        self.omitted.transfers_taken + self.hops.iter().filter(|hop| hop.moved).count() as u32
+    }
+
+    /// When the call last did anything we know of (event time): its newest hop, end
+    /// or callback mark.
+    pub fn last_activity(&self) -> Option<Timestamp> {
+        let newest_hop = self.hops.last().map(|hop| hop.occurred_at);
+        let end = self.ended.as_ref().map(|end| end.occurred_at);
+        let mark = self.callback.as_ref().map(|mark| mark.occurred_at);
+        [newest_hop, end, mark].into_iter().flatten().max()
     }
 
     /// The customer's callback number, from the newest hop that carried one.

@@ -86,14 +86,38 @@ pub fn parse_department_name(value: &str, field: &'static str) -> Result<String,
     validate_external(value, field).map(|()| value.to_owned())
 }
 
+/// Longest accepted callback number, in characters (E.164 needs 16).
+pub const MAX_CALLBACK_NUMBER_LENGTH: usize = 64;
+
+/// A callback number as the platform sent it: bounded in length, otherwise kept as
+/// is, because a number that is not E.164 is a finding (`invalid-callback-number`),
+/// not a refused request.
+pub fn parse_callback_number(value: &str) -> Result<String, InputError> {
+    if value.chars().count() > MAX_CALLBACK_NUMBER_LENGTH {
+        return Err(InputError {
+            field: "callback_number",
+            message: format!(
+                "is longer than {MAX_CALLBACK_NUMBER_LENGTH} characters; send an E.164 number such as +14155550123"
+            ),
+        });
+    }
+    Ok(value.to_owned())
+}
+
 /// One transfer as the platform reported it, already validated field by field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferRequest {
     pub event_id: EventId,
     pub call_id: CallId,
+    /// Where the call is, as the platform names it: a department id or an alias
+    /// (an extension, a SIP URI, a queue name). Kept as sent, so a redelivery is
+    /// compared with what was sent even after the aliases change; the engine
+    /// resolves it with `Rules::resolve`.
     pub from: String,
+    /// Where the transfer goes, as the platform names it.
     pub to: String,
-    /// `None` when the platform does not say (then no cold-transfer check).
+    /// `None` when the platform does not say: never taken for warm (an
+    /// `unknown-transfer-mode` finding when warm transfers are required).
     pub mode: Option<TransferMode>,
     pub intent: Option<String>,
     pub callback_number: Option<String>,

@@ -1,8 +1,9 @@
 //! The routing-rules format: raw TOML mirror ([`raw`]), the tolerant parser that
-//! reports every problem ([`parse`]), validated ids ([`ids`]), the policy
+//! reports every problem ([`parse`]), validated ids ([`ids`]), platform identities and aliases ([`identity`]), the policy
 //! ([`policy`]), the validated model everything else uses ([`model`]) and routing
 //! over it ([`route`]).
 
+pub mod identity;
 pub mod ids;
 pub mod model;
 pub mod parse;
@@ -10,6 +11,7 @@ pub mod policy;
 pub mod raw;
 pub mod route;
 
+pub use identity::{Alias, AliasError, SipAddress, SipAddressError, looks_like_sip};
 pub use ids::{DepartmentId, IdError, Intent, did_you_mean};
 pub use model::{Department, IntentDeclaration, RawPieces, Rules, Transfer};
 pub use parse::load_rules;

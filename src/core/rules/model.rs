@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use toml::Spanned;
 
+use super::identity::{Alias, AliasError, AliasIndex};
 use super::ids::{DepartmentId, IdError, Intent, did_you_mean};
 use super::policy::{Policy, TransferMode, build_policy};
 use super::raw::{RawDepartment, RawIntent, RawPolicy, RawTransfer, RawTransferMode};
@@ -37,6 +38,10 @@ pub struct Department {
     pub entry_span: Span,
     /// One span per entry of `handles`, same order.
     pub handles_spans: Vec<Span>,
+    /// The platform identities of `aliases` that are in force, as written.
+    pub aliases: Vec<String>,
+    /// One span per entry of `aliases`, same order.
+    pub alias_spans: Vec<Span>,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +82,7 @@ pub struct Rules {
     /// Outgoing transfer indices per department.
     outgoing: Vec<Vec<usize>>,
     transfer_index: HashMap<(usize, usize), usize>,
+    aliases: AliasIndex,
 }
 
 /// The raw pieces of every file, tagged with the file they came from.
@@ -140,6 +146,9 @@ impl Rules {
             });
         }
 
+        // Aliases are checked once every department is known: one may name a
+        // department declared later.
+        let mut raw_aliases: Vec<(usize, Vec<(String, Span)>)> = Vec::new();
         for (source, raw) in pieces.departments {
             let header_span = span(source, raw.span());
             let raw = raw.into_inner();
@@ -170,6 +179,13 @@ impl Rules {
                 Some(entry) => (*entry.get_ref(), span(source, entry.span())),
                 None => (false, header_span),
             };
+            raw_aliases.push((
+                rules.departments.len(),
+                raw.aliases
+                    .iter()
+                    .map(|alias| (alias.get_ref().clone(), span(source, alias.span())))
+                    .collect(),
+            ));
             rules
                 .department_index
                 .insert(id.as_str().to_owned(), rules.departments.len());
@@ -182,7 +198,14 @@ impl Rules {
                 id_span,
                 entry_span,
                 handles_spans,
+                aliases: Vec::new(),
+                alias_spans: Vec::new(),
             });
+        }
+        for (department, aliases) in raw_aliases {
+            for (text, alias_span) in aliases {
+                rules.add_alias(department, text, alias_span, &mut diagnostics);
+            }
         }
 
         for (source, raw) in pieces.transfers {
@@ -231,6 +254,88 @@ impl Rules {
 
         rules.index();
         (rules, diagnostics)
+    }
+
+    /// Checks one alias and puts it in force unless it is malformed, another
+    /// department's id, or already claimed.
+    fn add_alias(
+        &mut self,
+        department: usize,
+        text: String,
+        at: Span,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        let owner_id = self.departments[department].id.clone();
+        let alias = match Alias::parse(&text) {
+            Ok(alias) => alias,
+            Err(error @ (AliasError::MalformedSip(_) | AliasError::SipWithoutUser(_))) => {
+                diagnostics.push(
+                    Diagnostic::new(LintCode::MalformedSipAlias, at, error.to_string())
+                        .with_primary_label("never matches what a platform sends")
+                        .with_help(
+                            "write the URI the platform sends, e.g. \"sip:3001@pbx.example.com\", or the bare extension \"3001\" to match it on any host",
+                        ),
+                );
+                return;
+            }
+            Err(error) => {
+                diagnostics.push(Diagnostic::new(
+                    LintCode::InvalidValue,
+                    at,
+                    error.to_string(),
+                ));
+                return;
+            }
+        };
+        if let Some(&other) = self.department_index.get(text.as_str()) {
+            if other != department {
+                diagnostics.push(
+                    Diagnostic::new(
+                        LintCode::AliasShadowsDepartment,
+                        at,
+                        format!(
+                            "alias `{text}` of `{owner_id}` is the id of another department"
+                        ),
+                    )
+                    .with_primary_label("a transfer naming this goes to that department")
+                    .with_label(self.departments[other].id_span, "declared here")
+                    .with_help(format!(
+                        "remove the alias, or rename `{text}` if the platform means `{owner_id}` by it"
+                    )),
+                );
+            }
+            return;
+        }
+        match self.aliases.insert(alias, department) {
+            None => {
+                let owner = &mut self.departments[department];
+                owner.aliases.push(text);
+                owner.alias_spans.push(at);
+            }
+            Some(first) if first == department => {}
+            Some(first) => {
+                let first_department = &self.departments[first];
+                let first_span = first_department
+                    .aliases
+                    .iter()
+                    .zip(&first_department.alias_spans)
+                    .find(|(written, _)| Alias::parse(written).ok() == Alias::parse(&text).ok())
+                    .map_or(first_department.id_span, |(_, span)| *span);
+                diagnostics.push(
+                    Diagnostic::new(
+                        LintCode::DuplicateAlias,
+                        at,
+                        format!(
+                            "alias `{text}` is claimed by `{}` and `{owner_id}`",
+                            first_department.id
+                        ),
+                    )
+                    .with_primary_label(format!("transfers to it go to `{}`", first_department.id))
+                    .with_label(first_span, "first claimed here")
+                    .with_help("keep the alias in the one department this identity belongs to"),
+                );
+            }
+        }
     }
 
     fn build_transfer(
@@ -375,6 +480,14 @@ impl Rules {
     /// Index of a department by id.
     pub fn department(&self, id: &str) -> Option<usize> {
         self.department_index.get(id).copied()
+    }
+
+    /// The department a platform's identity names: a department id, else one of a
+    /// department's `aliases` (see [`super::identity`] for how SIP URIs match).
+    /// The one lookup the engine, `loopguard route` and the stats use.
+    pub fn resolve(&self, identity: &str) -> Option<usize> {
+        self.department(identity)
+            .or_else(|| self.aliases.resolve(identity))
     }
 
     /// Departments that handle an intent, in declaration order.

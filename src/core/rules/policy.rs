@@ -20,6 +20,15 @@ pub enum TransferMode {
 }
 
 impl TransferMode {
+    /// The words platforms use for a mode, as webhooks accept them (case-insensitive).
+    pub const WORDS: &'static [(&'static str, TransferMode)] = &[
+        ("warm", TransferMode::Warm),
+        ("cold", TransferMode::Cold),
+        ("attended", TransferMode::Warm),
+        ("consult", TransferMode::Warm),
+        ("blind", TransferMode::Cold),
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TransferMode::Warm => "warm",
@@ -95,6 +104,7 @@ runtime_codes! {
     TransferNotAllowed => "transfer-not-allowed", Warn;
     WrongDepartment => "wrong-department", Warn;
     ColdTransfer => "cold-transfer", Block;
+    UnknownTransferMode => "unknown-transfer-mode", Warn;
     MissingCallbackNumber => "missing-callback-number", Block;
     InvalidCallbackNumber => "invalid-callback-number", Warn;
     UnknownDepartment => "unknown-department", Warn;
@@ -260,6 +270,7 @@ fn build_actions(
         (RuntimeCode::TransferNotAllowed, raw.transfer_not_allowed),
         (RuntimeCode::WrongDepartment, raw.wrong_department),
         (RuntimeCode::ColdTransfer, raw.cold_transfer),
+        (RuntimeCode::UnknownTransferMode, raw.unknown_transfer_mode),
         (
             RuntimeCode::MissingCallbackNumber,
             raw.missing_callback_number,

@@ -98,6 +98,11 @@ pub struct RawActions {
     #[serde(rename = "cold-transfer")]
     #[schemars(with = "Option<RawAction>")]
     pub cold_transfer: Option<Spanned<RawAction>>,
+    /// The transfer does not say whether it is warm while warm ones are required
+    /// (it never passes as warm). Default "warn".
+    #[serde(rename = "unknown-transfer-mode")]
+    #[schemars(with = "Option<RawAction>")]
+    pub unknown_transfer_mode: Option<Spanned<RawAction>>,
     /// No callback number while one is required. Default "block".
     #[serde(rename = "missing-callback-number")]
     #[schemars(with = "Option<RawAction>")]
@@ -151,6 +156,14 @@ pub struct RawDepartment {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub handles: Vec<Spanned<String>>,
+    /// The identities a telephony platform uses for this department: extensions
+    /// ("2001"), SIP URIs ("sip:activations@pbx.example.com"), queue names, queue ARNs
+    /// or SIDs. A SIP URI matches by scheme, user and host (port, parameters and
+    /// headers ignored); a bare user part ("2001") matches that user on any host;
+    /// anything else matches exactly.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub aliases: Vec<Spanned<String>>,
 }
 
 /// `[[transfer]]`: an allowed transfer between two departments.

@@ -26,12 +26,13 @@
       });
   }
 
-  // Bursts of events become one refresh, at most one per second: each refresh
-  // computes the view under the store's lock, which the webhook also needs.
+  // Bursts of events become one refresh, at most one per second, and never sooner
+  // than 300 ms after the event: the server may answer with a view computed up to
+  // 250 ms earlier (it computes each view at most four times a second).
   var lastRefresh = 0;
   function schedule() {
     if (timer !== null) { return; }
-    var wait = Math.max(150, lastRefresh + 1000 - Date.now());
+    var wait = Math.max(300, lastRefresh + 1000 - Date.now());
     timer = setTimeout(function () { timer = null; lastRefresh = Date.now(); refresh(); }, wait);
   }
 

@@ -1,24 +1,32 @@
-//! This instance's read model: an engine replaying every committed event, for the
-//! dashboard's statistics (`CallStore::read`), fed by LISTEN/NOTIFY; and, for the
-//! writers, a cache of each call's events that is checked against the database
-//! under the call's lock before it is used (`writer.rs`), so it is never stale.
+//! This instance's read model: an engine replaying every committed event (with
+//! the hop cap), for the dashboard (`CallStore::read`) and its statistics index
+//! (`CallStore::read_stats`), fed by LISTEN/NOTIFY; and, for the writers, a cache
+//! of each call that is checked against the database under the call's lock before
+//! it is used (`writer.rs`), so it is never stale.
 //!
 //! Every event carries its `seq`, and a call's events are committed in `seq` order
 //! (a call's lock is held from before its events get their `seq` until after they
 //! commit). So what any query sees of a call is a `seq`-prefix of its events, and
-//! the model keeps, per call, the `seq`s it applied: anything newer than the last
-//! one is exactly what it misses. Applying skips what it has, so own commits,
-//! other instances' notifications and reloads may arrive in any order.
+//! the model keeps, per call, the first and last `seq` it applied: anything newer
+//! than the last is exactly what it misses. Applying skips what it has, so own
+//! commits, other instances' notifications and reloads may arrive in any order.
 //!
 //! Every batch notifies `loopguard_events` in its transaction (so only on commit)
 //! with the kind, call and verdict of each new event and the writing instance's id.
 //! Own batches are applied by the writer right after their commit; for other
 //! instances' notifications the follower reads the named calls' newer events,
-//! applies them and then announces them to live views. Notifications are lost
-//! while the connection is down: after each (re)connection the follower listens
-//! first, then reloads every event, so nothing falls between.
+//! applies them and then announces them to live views. Pruning and expiry notify
+//! the calls they deleted with the last `seq` deleted of each: every instance
+//! forgets a call whose copy starts at or before it (and reads again what came
+//! after, a call begun anew). Notifications are lost while the connection is down:
+//! after each (re)connection the follower listens first, then reloads every event,
+//! so nothing falls between.
+//!
+//! The statistics index is told about every call applied, forgotten or reloaded,
+//! whichever instance committed it, so every instance's dashboard adds up to the
+//! same numbers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,8 +37,9 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use super::describe;
-use crate::core::engine::{CallId, Engine, EventId, RecordedEvent, Verdict};
-use crate::store::CommittedEvent;
+use crate::core::engine::{CallId, Engine, RecordedEvent, Verdict};
+use crate::core::stats::StatsIndex;
+use crate::store::{CommittedEvent, StatsKeeper};
 
 /// The notification channel.
 pub(super) const CHANNEL: &str = "loopguard_events";
@@ -40,55 +49,148 @@ const PAYLOAD_LIMIT: usize = 7000;
 /// A stored event and its place in its call's commit order.
 pub(super) type Sequenced = (i64, RecordedEvent);
 
-/// The read model, shared by the store, its writers and the follow task.
+/// The first and last `seq` the model applied of one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Seqs {
+    pub first: i64,
+    pub last: i64,
+}
+
+/// A call deleted from the database (pruned or expired) and the last `seq` its
+/// deletion removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct RemovedCall {
+    pub call_id: String,
+    pub upto: i64,
+}
+
+/// The read model, shared by the store, its writers, the pruner and the follow task.
 pub(super) struct Follower {
     state: Mutex<State>,
     connected: AtomicBool,
     updates: broadcast::Sender<CommittedEvent>,
+    stats: StatsKeeper,
+    max_hops_kept: usize,
 }
 
-#[derive(Default)]
+/// What was applied while a reload read the database, to apply again on top.
+enum Change {
+    Events {
+        replaced: Vec<CallId>,
+        events: Vec<Sequenced>,
+    },
+    Removed(Vec<RemovedCall>),
+}
+
 struct State {
     engine: Engine,
-    /// Per call, the `seq` and id of every event applied, in commit order.
-    logs: HashMap<CallId, Vec<(i64, EventId)>>,
+    seqs: HashMap<CallId, Seqs>,
     /// While a reload reads the database, what is applied meanwhile is kept here
     /// too, to be applied to the reloaded model.
-    during_reload: Option<Vec<Sequenced>>,
+    during_reload: Option<Vec<Change>>,
 }
 
 impl State {
-    fn apply(&mut self, events: impl IntoIterator<Item = Sequenced>) {
+    fn new(max_hops_kept: usize) -> Self {
+        Self {
+            engine: Engine::new().with_max_hops_kept(max_hops_kept),
+            seqs: HashMap::new(),
+            during_reload: None,
+        }
+    }
+
+    /// Drops `replaced` calls, then applies `events` (each call's in `seq` order);
+    /// returns the calls that changed.
+    fn apply(
+        &mut self,
+        replaced: &[CallId],
+        events: impl IntoIterator<Item = Sequenced>,
+    ) -> BTreeSet<CallId> {
+        let mut touched: BTreeSet<CallId> = replaced.iter().cloned().collect();
+        self.engine.forget_calls(replaced);
+        for call_id in replaced {
+            self.seqs.remove(call_id);
+        }
         for (seq, event) in events {
-            let log = self.logs.entry(event.call_id().clone()).or_default();
-            if log.last().is_some_and(|(last, _)| *last >= seq) {
-                continue;
+            let call_id = event.call_id();
+            match self.seqs.get_mut(call_id) {
+                Some(seqs) if seqs.last >= seq => continue,
+                Some(seqs) => seqs.last = seq,
+                None => {
+                    self.seqs.insert(
+                        call_id.clone(),
+                        Seqs {
+                            first: seq,
+                            last: seq,
+                        },
+                    );
+                }
             }
-            log.push((seq, event.event_id().clone()));
+            touched.insert(call_id.clone());
             self.engine.replay(event);
         }
+        touched
+    }
+
+    /// Forgets the deleted calls whose copy starts at or before the deletion.
+    /// Returns the calls forgotten and, of those, the ones that had newer events
+    /// (begun anew after the deletion), which must be read again; with `whole_only`
+    /// those are left alone instead (for a caller that cannot read).
+    fn remove(&mut self, removed: &[RemovedCall], whole_only: bool) -> (Vec<CallId>, Vec<CallId>) {
+        let mut forgotten = Vec::new();
+        let mut again = Vec::new();
+        for call in removed {
+            let Some((call_id, seqs)) = self.seqs.get_key_value(call.call_id.as_str()) else {
+                continue;
+            };
+            if seqs.first > call.upto {
+                continue;
+            }
+            if seqs.last > call.upto {
+                if whole_only {
+                    continue;
+                }
+                again.push(call_id.clone());
+            }
+            forgotten.push(call_id.clone());
+        }
+        self.engine.forget_calls(&forgotten);
+        for call_id in &forgotten {
+            self.seqs.remove(call_id);
+        }
+        (forgotten, again)
     }
 }
 
-/// What the model holds of one call: its first and last applied `seq` and its
-/// events in commit order.
+/// What the model holds of some calls, for a writer: an engine with copies of
+/// them and each call's `seq`s (`None` for a call it does not hold).
 pub(super) struct Cached {
-    pub first: Option<i64>,
-    pub last: i64,
-    pub events: Vec<RecordedEvent>,
+    pub engine: Engine,
+    pub seqs: Vec<Option<Seqs>>,
 }
 
 impl Follower {
-    pub fn new() -> Self {
+    pub fn new(max_hops_kept: usize) -> Self {
+        let state = State::new(max_hops_kept);
         Self {
-            state: Mutex::new(State::default()),
+            stats: StatsKeeper::new(&state.engine),
+            state: Mutex::new(state),
             connected: AtomicBool::new(false),
             updates: broadcast::channel(1024).0,
+            max_hops_kept,
         }
     }
 
     pub fn read(&self, read: &mut dyn FnMut(&Engine)) {
         read(&self.state().engine);
+    }
+
+    pub fn read_stats(&self, read: &mut dyn FnMut(&StatsIndex)) {
+        self.stats.read(read);
+    }
+
+    pub fn stats(&self) -> &StatsKeeper {
+        &self.stats
     }
 
     pub fn connected(&self) -> bool {
@@ -99,32 +201,53 @@ impl Follower {
         self.updates.subscribe()
     }
 
-    /// Applies committed events, each call's in `seq` order.
-    pub fn apply(&self, events: Vec<Sequenced>) {
+    /// Applies committed events, each call's in `seq` order, after dropping the
+    /// `replaced` calls (whose events are all among them).
+    pub fn apply(&self, replaced: Vec<CallId>, events: Vec<Sequenced>) {
         let mut state = self.state();
         if let Some(kept) = &mut state.during_reload {
-            kept.extend(events.iter().cloned());
+            kept.push(Change::Events {
+                replaced: replaced.clone(),
+                events: events.clone(),
+            });
         }
-        state.apply(events);
+        let touched = state.apply(&replaced, events);
+        // Under the model's lock, so the index sees changes in the model's order.
+        self.stats.calls_changed(&state.engine, &touched);
     }
 
-    /// What the model holds of each call (copies: the caller replays them).
-    pub fn cached(&self, call_ids: &[&str]) -> Vec<Cached> {
+    /// Forgets calls this instance deleted, unless the copy already holds events
+    /// committed after the deletion (the notification then sorts them out).
+    pub fn forget_deleted(&self, removed: &[RemovedCall]) {
+        let mut state = self.state();
+        if let Some(kept) = &mut state.during_reload {
+            kept.push(Change::Removed(removed.to_vec()));
+        }
+        let (forgotten, _) = state.remove(removed, true);
+        self.stats.calls_removed(&forgotten);
+    }
+
+    /// Forgets deleted calls; returns the ones to read again.
+    fn remove(&self, removed: &[RemovedCall]) -> Vec<CallId> {
+        let mut state = self.state();
+        if let Some(kept) = &mut state.during_reload {
+            kept.push(Change::Removed(removed.to_vec()));
+        }
+        let (forgotten, again) = state.remove(removed, false);
+        self.stats.calls_removed(&forgotten);
+        again
+    }
+
+    /// Copies of these calls for a writer, with their `seq`s.
+    pub fn cached(&self, call_ids: &[&str]) -> Cached {
         let state = self.state();
-        call_ids
-            .iter()
-            .map(|call_id| {
-                let log = state.logs.get(*call_id).map(Vec::as_slice).unwrap_or(&[]);
-                Cached {
-                    first: log.first().map(|(seq, _)| *seq),
-                    last: log.last().map_or(0, |(seq, _)| *seq),
-                    events: log
-                        .iter()
-                        .filter_map(|(_, event_id)| state.engine.recorded(event_id).cloned())
-                        .collect(),
-                }
-            })
-            .collect()
+        Cached {
+            engine: state.engine.copy_calls(call_ids.iter().copied()),
+            seqs: call_ids
+                .iter()
+                .map(|call_id| state.seqs.get(*call_id).copied())
+                .collect(),
+        }
     }
 
     /// The last applied `seq` of each call (0 for a call it does not hold).
@@ -132,22 +255,8 @@ impl Follower {
         let state = self.state();
         call_ids
             .iter()
-            .map(|call_id| {
-                state
-                    .logs
-                    .get(call_id.as_str())
-                    .and_then(|log| log.last())
-                    .map_or(0, |(seq, _)| *seq)
-            })
+            .map(|call_id| state.seqs.get(call_id.as_str()).map_or(0, |seqs| seqs.last))
             .collect()
-    }
-
-    /// Forgets ended calls past the retention age, as pruning does in the database.
-    pub fn evict_ended_before(&self, cutoff: jiff::Timestamp) {
-        let mut state = self.state();
-        for call_id in state.engine.evict_ended_before(cutoff) {
-            state.logs.remove(&call_id);
-        }
     }
 
     fn begin_reload(&self) {
@@ -156,9 +265,19 @@ impl Follower {
 
     fn finish_reload(&self, mut reloaded: State) {
         let mut state = self.state();
-        let kept = state.during_reload.take().unwrap_or_default();
-        reloaded.apply(kept);
+        for change in state.during_reload.take().unwrap_or_default() {
+            match change {
+                Change::Events { replaced, events } => {
+                    reloaded.apply(&replaced, events);
+                }
+                Change::Removed(removed) => {
+                    // Whole calls only: a call begun anew is in the reload already.
+                    reloaded.remove(&removed, true);
+                }
+            }
+        }
         *state = reloaded;
+        self.stats.rebuild(&state.engine);
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -171,10 +290,13 @@ impl Follower {
 }
 
 /// One notification: which instance committed, and what.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Notice {
     instance: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     events: Vec<NoticeEvent>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    removed: Vec<RemovedCall>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -202,31 +324,46 @@ pub(super) fn notices(instance: &str, events: &[&RecordedEvent]) -> Vec<String> 
             }
         })
         .collect();
-    let overhead = encode(&Notice {
-        instance: instance.to_owned(),
-        events: Vec::new(),
+    chunked(instance, items, |notice, chunk| notice.events = chunk)
+}
+
+/// The payloads announcing deleted calls, each under the size limit.
+pub(super) fn removal_notices(instance: &str, removed: &[RemovedCall]) -> Vec<String> {
+    chunked(instance, removed.to_vec(), |notice, chunk| {
+        notice.removed = chunk
     })
-    .len();
+}
+
+/// `items` in as few notices as fit under the payload limit.
+fn chunked<T: Serialize>(
+    instance: &str,
+    items: Vec<T>,
+    fill: impl Fn(&mut Notice, Vec<T>),
+) -> Vec<String> {
+    let notice = |chunk: Vec<T>| {
+        let mut notice = Notice {
+            instance: instance.to_owned(),
+            ..Notice::default()
+        };
+        fill(&mut notice, chunk);
+        encode(&notice)
+    };
+    // The list's brackets are counted with the overhead (an empty list is skipped).
+    let overhead = notice(Vec::new()).len() + r#","events":[]"#.len();
     let mut payloads = Vec::new();
     let mut chunk = Vec::new();
     let mut size = overhead;
     for item in items {
         let item_size = encode(&item).len() + 1;
         if !chunk.is_empty() && size + item_size > PAYLOAD_LIMIT {
-            payloads.push(encode(&Notice {
-                instance: instance.to_owned(),
-                events: std::mem::take(&mut chunk),
-            }));
+            payloads.push(notice(std::mem::take(&mut chunk)));
             size = overhead;
         }
         size += item_size;
         chunk.push(item);
     }
     if !chunk.is_empty() {
-        payloads.push(encode(&Notice {
-            instance: instance.to_owned(),
-            events: chunk,
-        }));
+        payloads.push(notice(chunk));
     }
     payloads
 }
@@ -346,9 +483,9 @@ async fn reload(follower: &Follower, client: &Client) -> Result<usize, String> {
             .batch_execute("RESET statement_timeout")
             .await
             .map_err(|error| describe(&error))?;
-        let mut reloaded = State::default();
+        let mut reloaded = State::new(follower.max_hops_kept);
         for row in &rows {
-            reloaded.apply([decode(row)?]);
+            reloaded.apply(&[], [decode(row)?]);
         }
         Ok::<_, String>((reloaded, rows.len()))
     }
@@ -381,7 +518,8 @@ pub(super) const NEWER_EVENTS: &str = "SELECT e.seq, e.record \
      JOIN loopguard_events e ON e.call_id = known.call_id AND e.seq > known.last_seq \
      ORDER BY e.seq";
 
-/// Applies other instances' notifications until the connection ends.
+/// Applies other instances' notifications, and every instance's deletions, until
+/// the connection ends.
 async fn serve(follower: &Follower, listening: Listening, instance: &str) {
     let Listening {
         client,
@@ -400,13 +538,23 @@ async fn serve(follower: &Follower, listening: Listening, instance: &str) {
         while let Ok(payload) = notifications.try_recv() {
             payloads.push(payload);
         }
-        let mut calls = std::collections::BTreeSet::new();
+        let mut calls = BTreeSet::new();
         let mut updates = Vec::new();
         for payload in payloads {
             let Ok(notice) = serde_json::from_str::<Notice>(&payload) else {
                 tracing::warn!("live feed: ignoring a notification it cannot read");
                 continue;
             };
+            // Deletions in notification (commit) order with the events, from every
+            // instance: a call begun anew after its deletion is read again.
+            if !notice.removed.is_empty() {
+                calls.extend(
+                    follower
+                        .remove(&notice.removed)
+                        .into_iter()
+                        .map(|call_id| call_id.as_str().to_owned()),
+                );
+            }
             if notice.instance == instance {
                 continue;
             }
@@ -435,7 +583,7 @@ async fn serve(follower: &Follower, listening: Listening, instance: &str) {
             Err(error) => Err(describe(&error)),
         };
         match events {
-            Ok(events) => follower.apply(events),
+            Ok(events) => follower.apply(Vec::new(), events),
             Err(error) => {
                 // Reconnecting reloads everything, this batch included.
                 tracing::warn!(%error, "live feed: cannot read notified events; reconnecting");

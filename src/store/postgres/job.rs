@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use crate::core::engine::{
     CallId, CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, EventId,
-    Outcome, TransferAnswer, TransferRequest,
+    Outcome, RecordedEvent, TransferAnswer, TransferRequest,
 };
 use crate::core::rules::Rules;
 use crate::store::StoreError;
@@ -107,6 +107,60 @@ impl Job {
             } => {
                 *decision = Some(engine.mark_callback(request.clone(), *received_at));
                 fresh(decision)
+            }
+        }
+    }
+
+    /// Decides from the event stored under this event id, which the engine does not
+    /// hold (a hop the cap dropped, an id of another call): the stored answer for
+    /// the same request, a conflict for anything else.
+    pub fn answer_from_stored(&mut self, stored: &RecordedEvent) {
+        fn replayed<T>(same: Option<T>, event_id: EventId) -> Decision<T> {
+            Some(match same {
+                Some(answer) => Ok(Outcome {
+                    answer,
+                    replayed: true,
+                }),
+                None => Err(EngineError::Conflict { event_id }),
+            })
+        }
+        let event_id = self.event_id().clone();
+        match &mut self.kind {
+            JobKind::Transfer {
+                request, decision, ..
+            } => {
+                let same = match stored {
+                    RecordedEvent::Transfer {
+                        request: original,
+                        answer,
+                    } if original == request => Some((**answer).clone()),
+                    _ => None,
+                };
+                *decision = replayed(same, event_id);
+            }
+            JobKind::End {
+                request, decision, ..
+            } => {
+                let same = match stored {
+                    RecordedEvent::End {
+                        request: original,
+                        answer,
+                    } if original == request => Some(answer.clone()),
+                    _ => None,
+                };
+                *decision = replayed(same, event_id);
+            }
+            JobKind::Callback {
+                request, decision, ..
+            } => {
+                let same = match stored {
+                    RecordedEvent::Callback {
+                        request: original,
+                        answer,
+                    } if original == request => Some(answer.clone()),
+                    _ => None,
+                };
+                *decision = replayed(same, event_id);
             }
         }
     }

@@ -15,8 +15,12 @@
 //! ([`PostgresConfig::request_timeout`]), connections are made with a bounded
 //! timeout by a pool that never waits longer than that, and broken connections are
 //! dropped and made again on the next batch. The read model behind
-//! [`CallStore::read`] (`follower.rs`) follows every instance's commits through
-//! LISTEN/NOTIFY; retention pruning (`prune.rs`) runs in one instance at a time.
+//! [`CallStore::read`] and [`CallStore::read_stats`] (`follower.rs`) follows every
+//! instance's commits through LISTEN/NOTIFY; retention pruning and the expiry of
+//! idle open calls (`prune.rs`) run in one instance at a time. Every engine here,
+//! the read model's and each batch's, keeps at most
+//! [`PostgresConfig::max_hops_kept`] hops per call; the database keeps every
+//! event, so a redelivery of a dropped hop still gets its stored answer.
 
 mod follower;
 mod job;
@@ -35,16 +39,18 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_postgres::NoTls;
 use tokio_postgres::config::SslMode;
 
-use super::{CallStore, CommittedEvent, StoreError, StoreFuture, StoreStatus};
+use super::{CallStore, CommittedEvent, StatusFuture, StoreError, StoreFuture};
 use crate::clock::Clock;
 use crate::core::engine::{
-    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, Outcome, TransferAnswer,
-    TransferRequest,
+    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EventId, Outcome, RecordedEvent,
+    TransferAnswer, TransferRequest,
 };
 use crate::core::rules::Rules;
+use crate::core::stats::StatsIndex;
 use crate::metrics::Metrics;
 use follower::Follower;
 use job::{Job, JobKind};
+use prune::{Pruner, Sweep};
 use schema::{MigrateError, SCHEMA_VERSION};
 
 /// How the shared store is set up.
@@ -54,9 +60,15 @@ pub struct PostgresConfig {
     pub url: String,
     /// Ended calls older than this are pruned.
     pub retention: SignedDuration,
+    /// Open calls with no event committed for this long are forgotten: their end
+    /// never came.
+    pub open_call_max_idle: SignedDuration,
+    /// Hops kept per call in every engine (see `Engine::with_max_hops_kept`); the
+    /// database keeps every event, for redeliveries.
+    pub max_hops_kept: usize,
     /// Events that may wait for a writer before the webhook answers 503.
     pub queue_capacity: usize,
-    /// How often an instance tries to prune (one instance at a time does).
+    /// How often an instance tries to prune and expire (one instance at a time does).
     pub prune_interval: Duration,
     /// Connections that write, each with one batch transaction in flight.
     pub writers: usize,
@@ -74,6 +86,8 @@ impl PostgresConfig {
         Self {
             url: url.into(),
             retention: SignedDuration::from_hours(7 * 24),
+            open_call_max_idle: SignedDuration::from_hours(24),
+            max_hops_kept: crate::core::engine::DEFAULT_MAX_HOPS_KEPT,
             queue_capacity: 10_000,
             prune_interval: Duration::from_secs(60),
             writers: 2,
@@ -129,7 +143,8 @@ pub struct PostgresStore {
     queued: Arc<AtomicUsize>,
     reads: reads::Reads,
     follower: Arc<Follower>,
-    prune_pool: Pool,
+    pruner: Arc<Pruner>,
+    write_problem: Arc<std::sync::Mutex<Option<String>>>,
     metrics: Metrics,
     request_timeout: Duration,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -139,7 +154,8 @@ impl PostgresStore {
     /// Connects, migrates the schema (under a lock, so instances starting together
     /// do not race), loads the read model and starts the writers, the follower and
     /// the pruner on the current tokio runtime. `metrics` is the registry the
-    /// server serves; `clock` decides which ended calls are past the retention age.
+    /// server serves; `clock` decides which calls are past the retention age or
+    /// idle too long.
     pub async fn connect(
         config: PostgresConfig,
         metrics: Metrics,
@@ -170,7 +186,8 @@ impl PostgresStore {
         let _ = driver.await;
 
         let instance = instance_id(&clock);
-        let follower = Arc::new(Follower::new());
+        let max_hops_kept = config.max_hops_kept.max(1);
+        let follower = Arc::new(Follower::new(max_hops_kept));
         let (listening, events_loaded) =
             follower::start(&follower, &database)
                 .await
@@ -183,7 +200,9 @@ impl PostgresStore {
         let read_pool = pool(&database, &config, READ_CONNECTIONS);
         let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
         let queued = Arc::new(AtomicUsize::new(0));
+        let write_problem = Arc::new(std::sync::Mutex::new(None));
         let writer = Arc::new(writer::Writer {
+            write_problem: write_problem.clone(),
             pool: write_pool,
             queued: queued.clone(),
             metrics: metrics.clone(),
@@ -199,14 +218,19 @@ impl PostgresStore {
         tasks.push(tokio::spawn(follower::follow(
             follower.clone(),
             database.clone(),
-            instance,
+            instance.clone(),
             listening,
         )));
-        tasks.push(tokio::spawn(prune::run(
-            read_pool.clone(),
-            follower.clone(),
+        let pruner = Arc::new(Pruner {
+            pool: read_pool.clone(),
+            follower: follower.clone(),
+            instance,
+            metrics: metrics.clone(),
+        });
+        tasks.push(tokio::spawn(pruner.clone().run(
             clock,
             config.retention,
+            config.open_call_max_idle,
             config.prune_interval,
         )));
         let report = ConnectReport {
@@ -218,9 +242,10 @@ impl PostgresStore {
             Self {
                 jobs: sender,
                 queued,
-                reads: reads::Reads::new(read_pool.clone(), config.request_timeout),
+                reads: reads::Reads::new(read_pool, config.request_timeout, max_hops_kept),
                 follower,
-                prune_pool: read_pool,
+                pruner,
+                write_problem,
                 metrics,
                 request_timeout: config.request_timeout,
                 tasks,
@@ -230,10 +255,15 @@ impl PostgresStore {
     }
 
     /// Prunes now instead of at the next interval (tests, operators' tools): the
-    /// number of calls removed, or `None` when another instance is pruning.
+    /// number of ended calls removed, or `None` when another instance is pruning.
     pub async fn prune_now(&self, cutoff: Timestamp) -> Result<Option<u64>, String> {
-        self.follower.evict_ended_before(cutoff);
-        prune::prune(&self.prune_pool, cutoff).await
+        self.pruner.sweep(Sweep::Ended, cutoff).await
+    }
+
+    /// Expires open calls with no event committed since `cutoff` now: the number
+    /// removed, or `None` when another instance is pruning.
+    pub async fn expire_now(&self, cutoff: Timestamp) -> Result<Option<u64>, String> {
+        self.pruner.sweep(Sweep::Idle, cutoff).await
     }
 
     fn submit<T: Send + 'static>(
@@ -292,6 +322,7 @@ impl CallStore for PostgresStore {
         request: TransferRequest,
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<TransferAnswer>> {
+        self.follower.stats().rules_seen(&rules);
         self.submit(|reply| JobKind::Transfer {
             rules,
             request,
@@ -331,9 +362,18 @@ impl CallStore for PostgresStore {
         self.follower.read(read);
     }
 
+    fn read_stats(&self, read: &mut dyn FnMut(&StatsIndex)) {
+        self.follower.read_stats(read);
+    }
+
     fn call(&self, call_id: &str) -> StoreFuture<'_, Option<CallRecord>> {
         let call_id = call_id.to_owned();
         Box::pin(async move { self.reads.call(&call_id).await })
+    }
+
+    fn recorded(&self, event_id: &EventId) -> StoreFuture<'_, Option<RecordedEvent>> {
+        let event_id = event_id.clone();
+        Box::pin(async move { self.reads.recorded(event_id.as_str()).await })
     }
 
     fn loops(&self, since: Option<Timestamp>, limit: usize) -> StoreFuture<'_, Vec<CallRecord>> {
@@ -344,14 +384,21 @@ impl CallStore for PostgresStore {
         Box::pin(self.reads.active_calls())
     }
 
-    fn status(&self) -> std::pin::Pin<Box<dyn Future<Output = StoreStatus> + Send + '_>> {
+    fn status(&self) -> StatusFuture<'_> {
         Box::pin(async move {
             let mut status = self.reads.status().await;
-            if status.ready && !self.follower.connected() {
-                status.detail = Some(
-                    "the live feed from other instances is reconnecting: the dashboard may lag"
-                        .to_owned(),
-                );
+            if status.ready {
+                let refused = self
+                    .write_problem
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                status.problem = refused.or_else(|| {
+                    (!self.follower.connected()).then(|| {
+                        "the live feed from other instances is reconnecting: the dashboard may lag"
+                            .to_owned()
+                    })
+                });
             }
             status
         })

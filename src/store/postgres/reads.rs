@@ -14,11 +14,40 @@ use crate::store::{StoreError, StoreStatus};
 pub(super) struct Reads {
     pool: Pool,
     timeout: Duration,
+    /// The hop cap, so a call read here is the record the engines hold.
+    max_hops_kept: usize,
 }
 
 impl Reads {
-    pub fn new(pool: Pool, timeout: Duration) -> Self {
-        Self { pool, timeout }
+    pub fn new(pool: Pool, timeout: Duration, max_hops_kept: usize) -> Self {
+        Self {
+            pool,
+            timeout,
+            max_hops_kept,
+        }
+    }
+
+    /// The event stored under an id, with its answer.
+    pub async fn recorded(&self, event_id: &str) -> Result<Option<RecordedEvent>, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached("SELECT record FROM loopguard_events WHERE event_id = $1")
+                .await
+                .map_err(unavailable)?;
+            let row = client
+                .query_opt(&statement, &[&event_id])
+                .await
+                .map_err(unavailable)?;
+            row.map(|row| {
+                let text: &str = row.try_get(0).map_err(unavailable)?;
+                serde_json::from_str(text).map_err(|error| {
+                    StoreError::Unavailable(format!("a stored event cannot be read: {error}"))
+                })
+            })
+            .transpose()
+        })
+        .await
     }
 
     /// One call, rebuilt from its events.
@@ -27,6 +56,7 @@ impl Reads {
             let client = self.client().await?;
             let engine = replay(
                 &client,
+                self.max_hops_kept,
                 "SELECT record FROM loopguard_events WHERE call_id = $1 ORDER BY seq",
                 &[&call_id],
             )
@@ -63,6 +93,7 @@ impl Reads {
                 .map_err(unavailable)?;
             let engine = replay(
                 &client,
+                self.max_hops_kept,
                 "SELECT record FROM loopguard_events WHERE call_id = ANY($1::text[]) ORDER BY seq",
                 &[&call_ids],
             )
@@ -100,13 +131,18 @@ impl Reads {
                 Ok(())
             })
             .await;
-        StoreStatus {
-            backend: "postgres",
-            ready: checked.is_ok(),
-            detail: checked.err().map(|error| match error {
-                StoreError::Unavailable(message) => message,
-                StoreError::Engine(error) => error.to_string(),
-            }),
+        match checked {
+            Ok(()) => StoreStatus::ready("postgres"),
+            Err(error) => StoreStatus {
+                backend: "postgres",
+                ready: false,
+                problem: Some(match error {
+                    StoreError::Unavailable(message) => {
+                        format!("{message}: every event is answered 503 until it answers again")
+                    }
+                    StoreError::Engine(error) => error.to_string(),
+                }),
+            },
         }
     }
 
@@ -135,6 +171,7 @@ impl Reads {
 /// A fresh engine with the events a query returns, replayed in order.
 async fn replay(
     client: &Object,
+    max_hops_kept: usize,
     query: &str,
     parameters: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Engine, StoreError> {
@@ -143,7 +180,7 @@ async fn replay(
         .query(&statement, parameters)
         .await
         .map_err(unavailable)?;
-    let mut engine = Engine::new();
+    let mut engine = Engine::new().with_max_hops_kept(max_hops_kept);
     for row in &rows {
         let text: &str = row.try_get(0).map_err(unavailable)?;
         let event: RecordedEvent = serde_json::from_str(text).map_err(|error| {

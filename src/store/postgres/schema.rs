@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
 
 /// The schema version this build writes. Older databases are migrated on start.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Migrations, one per version: `MIGRATIONS[n]` takes a database from version `n`
 /// to `n + 1`. Append; never edit a released one.
@@ -13,8 +13,11 @@ pub const SCHEMA_VERSION: i32 = 1;
 /// `loopguard_events` is the truth: every event with the answer it got (`record`,
 /// the JSON of a `RecordedEvent`), `seq` in commit order per call. `loopguard_calls`
 /// is an index over it, written in the same transaction: when a call ended and
-/// when it last looped, for `/v1/loops`, the active-call count and pruning.
-const MIGRATIONS: &[&str] = &[r#"
+/// when it last looped, for `/v1/loops`, the active-call count and pruning; since
+/// version 2 also when it last had an event (commit time, the database's clock),
+/// for the expiry of open calls whose end never came.
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE loopguard_events (
         seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         event_id text NOT NULL UNIQUE,
@@ -34,12 +37,21 @@ const MIGRATIONS: &[&str] = &[r#"
     CREATE INDEX loopguard_calls_by_end ON loopguard_calls (ended_at) WHERE ended_at IS NOT NULL;
     CREATE INDEX loopguard_calls_by_loop ON loopguard_calls (last_loop_at DESC, call_id COLLATE "C" DESC)
         WHERE last_loop_at IS NOT NULL;
-"#];
+"#,
+    r#"
+    ALTER TABLE loopguard_calls ADD COLUMN last_event_at timestamptz NOT NULL DEFAULT now();
+    UPDATE loopguard_calls c SET last_event_at = e.last
+        FROM (SELECT call_id, max(committed_at) AS last FROM loopguard_events GROUP BY call_id) e
+        WHERE e.call_id = c.call_id;
+    CREATE INDEX loopguard_calls_idle ON loopguard_calls (last_event_at) WHERE ended_at IS NULL;
+"#,
+];
 
 /// Held (session level) while one instance migrates; others starting at the same
 /// time wait on it, then find the schema current.
 const MIGRATION_LOCK: i64 = 0x6c6f_6f70_6775_0001;
-/// Held (transaction level, try-lock) by the one instance pruning at a time.
+/// Held (transaction level, try-lock) by the one instance pruning or expiring
+/// calls at a time.
 pub const PRUNE_LOCK: i64 = 0x6c6f_6f70_6775_0002;
 
 /// The advisory-lock key of a call: the first 8 bytes of SHA-256 over the call id.

@@ -13,19 +13,23 @@
 //! never deadlock on each other.
 //!
 //! The chain is not read whole each time: the read model (`follower.rs`) holds
-//! each call's events with their `seq`, and under the lock the batch reads only
-//! the events after the last `seq` it holds, plus each call's first stored `seq`.
-//! Because a call's events are committed in `seq` order, that completes the chain
-//! exactly; a cache that does not start at the first stored `seq` (the call was
-//! pruned and began again) is dropped and the call read whole. So the cache saves
-//! parsing, and can never make a verdict see a stale chain.
+//! each call (its record, with the hop cap applied, and its first and last `seq`),
+//! and under the lock the batch starts from a copy of it and reads only the events
+//! after the last `seq` it holds, plus each call's first stored `seq`. Because a
+//! call's events are committed in `seq` order, that completes the call exactly; a
+//! copy that does not start at the first stored `seq` (the call was pruned or
+//! expired and began again) is dropped and the call read whole. So the cache saves
+//! reading and parsing, and can never make a verdict see a stale chain.
+//!
+//! The batch also reads the stored rows of its event ids. An id the engine does
+//! not know but the database holds is a redelivery of a hop the cap dropped (the
+//! stored answer, or 409 for another body), or an id of another call (409).
 //! Event ids are unique: the same id racing in two calls at once fails one
-//! transaction, which is retried and then finds the other's event (a conflict or
-//! a redelivery, as the engine decides).
+//! transaction, which is retried and then finds the other's event (a conflict).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Object, Pool};
@@ -54,12 +58,19 @@ pub(super) struct Writer {
     pub instance: String,
     pub max_batch: usize,
     pub batch_timeout: Duration,
+    /// Set while the database refuses writes for a reason an operator must fix (a
+    /// full disk, a read-only server); cleared by the next commit of new events.
+    pub write_problem: Arc<Mutex<Option<String>>>,
 }
 
-/// What a committed batch leaves for the read model: the events it read that the
-/// model did not hold, and the new ones, with their `seq`, in commit order.
+/// What a committed batch leaves for the read model: the calls it read whole (the
+/// model's copy was stale), the events it read that the model did not hold, and
+/// the new ones, with their `seq`, in commit order.
 struct Committed {
+    replaced: Vec<CallId>,
     learned: Vec<Sequenced>,
+    /// Whether the batch wrote new events.
+    wrote: bool,
 }
 
 #[derive(Debug)]
@@ -67,6 +78,9 @@ enum BatchError {
     /// Lost a race on an event id, or a deadlock with such a race; the transaction
     /// ended (rolled back), so the batch can run again on the same connection.
     Race(String),
+    /// The database refuses writes (a full disk, a read-only server): 503 until an
+    /// operator acts, shown in `/readyz`.
+    Refused(String),
     /// Anything else. The transaction may still be open, or its commit may have
     /// happened without our hearing of it: answer 503, drop the connection.
     Failed(String),
@@ -74,7 +88,16 @@ enum BatchError {
 
 impl From<tokio_postgres::Error> for BatchError {
     fn from(error: tokio_postgres::Error) -> Self {
-        BatchError::Failed(describe(&error))
+        // Class 53 is "insufficient resources" (53100 disk full); 25006 is a write
+        // on a read-only server (a standby, or default_transaction_read_only).
+        let refused = error.code().is_some_and(|code| {
+            code.code().starts_with("53") || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+        });
+        if refused {
+            BatchError::Refused(describe(&error))
+        } else {
+            BatchError::Failed(describe(&error))
+        }
     }
 }
 
@@ -83,7 +106,7 @@ struct Statements {
     lock: Statement,
     newer: Statement,
     firsts: Statement,
-    elsewhere: Statement,
+    stored: Statement,
     whole_calls: Statement,
     insert: Statement,
     upsert: Statement,
@@ -92,7 +115,7 @@ struct Statements {
 
 impl Statements {
     async fn prepare(client: &Object) -> Result<Self, tokio_postgres::Error> {
-        let (lock, newer, firsts, elsewhere) = try_join4(
+        let (lock, newer, firsts, stored) = try_join4(
             // unnest yields the keys in array order, so the locks are taken in the
             // order the array was sorted in.
             client
@@ -102,11 +125,10 @@ impl Statements {
                 "SELECT call_id, min(seq) FROM loopguard_events \
                  WHERE call_id = ANY($1::text[]) GROUP BY call_id",
             ),
-            // The batch's event ids stored under other calls: redeliveries that
-            // conflict (same id, other call).
+            // The batch's event ids already stored, in any call: redeliveries the
+            // engine may not know (a hop the cap dropped, an id of another call).
             client.prepare_cached(
-                "SELECT seq, record FROM loopguard_events \
-                 WHERE event_id = ANY($1::text[]) AND NOT (call_id = ANY($2::text[]))",
+                "SELECT event_id, record FROM loopguard_events WHERE event_id = ANY($1::text[])",
             ),
         )
         .await?;
@@ -123,7 +145,8 @@ impl Statements {
                 "INSERT INTO loopguard_calls (call_id, ended_at, last_loop_at) \
                  SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) \
                  ON CONFLICT (call_id) DO UPDATE \
-                 SET ended_at = EXCLUDED.ended_at, last_loop_at = EXCLUDED.last_loop_at",
+                 SET ended_at = EXCLUDED.ended_at, last_loop_at = EXCLUDED.last_loop_at, \
+                     last_event_at = now()",
             ),
             client.prepare_cached(
                 "SELECT pg_notify('loopguard_events', payload) FROM unnest($1::text[]) AS payload",
@@ -134,7 +157,7 @@ impl Statements {
             lock,
             newer,
             firsts,
-            elsewhere,
+            stored,
             whole_calls,
             insert,
             upsert,
@@ -202,7 +225,10 @@ impl Writer {
                     .store_commit_duration
                     .observe(started.elapsed().as_secs_f64());
                 self.metrics.store_batch_size.observe(size as f64);
-                self.follower.apply(committed.learned);
+                if committed.wrote {
+                    self.set_write_problem(None);
+                }
+                self.follower.apply(committed.replaced, committed.learned);
                 for job in batch {
                     job.answer();
                 }
@@ -211,6 +237,13 @@ impl Writer {
                 let message = match error {
                     BatchError::Race(error) => {
                         format!("the batch lost {ATTEMPTS} races on event ids: {error}")
+                    }
+                    BatchError::Refused(message) => {
+                        self.set_write_problem(Some(format!(
+                            "the database refuses writes ({message}): new events are answered 503; \
+                             free disk space on the database server, or point --database at the primary"
+                        )));
+                        message
                     }
                     BatchError::Failed(message) => message,
                 };
@@ -223,6 +256,16 @@ impl Writer {
                 drop(Object::take(client));
                 self.fail(batch, "the database did not answer in time");
             }
+        }
+    }
+
+    fn set_write_problem(&self, problem: Option<String>) {
+        let mut current = self
+            .write_problem
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *current != problem {
+            *current = problem;
         }
     }
 
@@ -266,54 +309,54 @@ impl Writer {
         let event_ids: Vec<&str> = batch.iter().map(|job| job.event_id().as_str()).collect();
         // What this instance already holds of the calls; checked under the locks.
         let cached = self.follower.cached(&call_ids);
-        let last_seqs: Vec<i64> = cached.iter().map(|call| call.last).collect();
+        let last_seqs: Vec<i64> = cached
+            .seqs
+            .iter()
+            .map(|seqs| seqs.map_or(0, |seqs| seqs.last))
+            .collect();
 
         // One round trip: the statements are pipelined, and run in order, so every
         // read after the locks sees everything committed before them.
-        let (begun, locked, newer, firsts, elsewhere) = join5(
+        let (begun, locked, newer, firsts, stored) = join5(
             client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED"),
             client.execute(&statements.lock, &[&keys]),
             client.query(&statements.newer, &[&call_ids, &last_seqs]),
             client.query(&statements.firsts, &[&call_ids]),
-            client.query(&statements.elsewhere, &[&event_ids, &call_ids]),
+            client.query(&statements.stored, &[&event_ids]),
         )
         .await;
         begun?;
         locked?;
-        let (newer, firsts, elsewhere) = (newer?, firsts?, elsewhere?);
+        let (newer, firsts, stored) = (newer?, firsts?, stored?);
 
-        // The cache of a call is good when it starts where the stored events start
-        // (pruning removes a call's events all at once, so a pruned and re-created
-        // call starts elsewhere) and the newer events complete it.
+        // The copy of a call is good when it starts where the stored events start
+        // (pruning and expiry remove a call's events all at once, so a call begun
+        // again starts elsewhere) and the newer events complete it.
         let mut first_stored: HashMap<String, i64> = HashMap::with_capacity(firsts.len());
         for row in &firsts {
             first_stored.insert(row.try_get(0)?, row.try_get(1)?);
         }
         let stale: Vec<&str> = call_ids
             .iter()
-            .zip(&cached)
-            .filter(|(call_id, cached)| {
-                cached
-                    .first
-                    .is_some_and(|first| first_stored.get(**call_id) != Some(&first))
+            .zip(&cached.seqs)
+            .filter(|(call_id, seqs)| {
+                seqs.is_some_and(|seqs| first_stored.get(**call_id) != Some(&seqs.first))
             })
             .map(|(call_id, _)| *call_id)
             .collect();
+        let mut engine = cached.engine;
+        let replaced: Vec<CallId> = stale
+            .iter()
+            .filter_map(|call_id| CallId::parse(call_id).ok())
+            .collect();
+        engine.forget_calls(&replaced);
         let reread = if stale.is_empty() {
             Vec::new()
         } else {
             client.query(&statements.whole_calls, &[&stale]).await?
         };
 
-        let mut engine = Engine::new();
-        for (call_id, cached) in call_ids.iter().zip(cached) {
-            if !stale.contains(call_id) {
-                for event in cached.events {
-                    engine.replay(event);
-                }
-            }
-        }
-        // What the cache did not hold, in commit order, to be applied after the commit.
+        // What the copy did not hold, in commit order, to be applied after the commit.
         // (A stale call's newer events are in its re-read already.)
         let mut learned: Vec<Sequenced> = Vec::with_capacity(newer.len() + reread.len());
         for row in reread.iter().chain(&newer) {
@@ -325,14 +368,22 @@ impl Writer {
             engine.replay(event.clone());
             learned.push((seq, event));
         }
-        for row in &elsewhere {
-            let (_, event) = decode(row).map_err(BatchError::Failed)?;
-            engine.replay(event);
+        let mut stored_rows: HashMap<&str, &str> = HashMap::with_capacity(stored.len());
+        for row in &stored {
+            stored_rows.insert(row.try_get(0)?, row.try_get(1)?);
         }
 
         let mut fresh: Vec<EventId> = Vec::new();
         for job in batch.iter_mut() {
-            if job.decide(&mut engine) {
+            let on_disk_only = engine.recorded(job.event_id()).is_none()
+                && stored_rows.contains_key(job.event_id().as_str());
+            if on_disk_only {
+                let text = stored_rows[job.event_id().as_str()];
+                let event: RecordedEvent = serde_json::from_str(text).map_err(|error| {
+                    BatchError::Failed(format!("a stored event cannot be read: {error}"))
+                })?;
+                job.answer_from_stored(&event);
+            } else if job.decide(&mut engine) {
                 fresh.push(job.event_id().clone());
             }
         }
@@ -340,7 +391,11 @@ impl Writer {
             // Only redeliveries and refusals: nothing to write, but the locks go.
             client.batch_execute("COMMIT").await?;
             learned.sort_by_key(|(seq, _)| *seq);
-            return Ok(Committed { learned });
+            return Ok(Committed {
+                replaced,
+                learned,
+                wrote: false,
+            });
         }
 
         let written: Vec<&RecordedEvent> =
@@ -371,26 +426,24 @@ impl Writer {
         // A failed statement aborts the transaction and COMMIT then rolls it back,
         // answering "ROLLBACK" rather than an error: the batch committed only if
         // every statement succeeded.
-        let failed = [
-            inserted.as_ref().err(),
-            upserted.as_ref().err(),
-            notified.as_ref().err(),
-        ];
-        if let Some(error) = failed.into_iter().flatten().next() {
-            let raced = matches!(
-                error.code(),
-                Some(&SqlState::UNIQUE_VIOLATION) | Some(&SqlState::T_R_DEADLOCK_DETECTED)
-            );
-            return Err(if raced && committed.is_ok() {
-                BatchError::Race(describe(error))
-            } else {
-                BatchError::Failed(describe(error))
-            });
-        }
+        let inserted = match (inserted, upserted, notified) {
+            (Ok(inserted), Ok(_), Ok(_)) => inserted,
+            (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+                let raced = matches!(
+                    error.code(),
+                    Some(&SqlState::UNIQUE_VIOLATION) | Some(&SqlState::T_R_DEADLOCK_DETECTED)
+                );
+                return Err(if raced && committed.is_ok() {
+                    BatchError::Race(describe(&error))
+                } else {
+                    BatchError::from(error)
+                });
+            }
+        };
         committed?;
 
         let mut seqs: HashMap<String, i64> = HashMap::with_capacity(written.len());
-        for row in inserted? {
+        for row in inserted {
             seqs.insert(row.try_get(0)?, row.try_get(1)?);
         }
         for event in written {
@@ -399,7 +452,11 @@ impl Writer {
             }
         }
         learned.sort_by_key(|(seq, _)| *seq);
-        Ok(Committed { learned })
+        Ok(Committed {
+            replaced,
+            learned,
+            wrote: true,
+        })
     }
 }
 

@@ -14,7 +14,10 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
-use super::{Scripted, cluster, instance, own_cluster, reference, script, stored_records, to_json};
+use super::{
+    Scripted, cluster, instance, own_cluster, reference, script, stored_records, to_json,
+    wait_until,
+};
 use crate::support::{BinaryServer, TestServer, http, repo_root};
 
 const KILL_CYCLES: usize = 8;
@@ -267,18 +270,6 @@ async fn postgres_stopped_and_started_under_load_answers_503_then_recovers_witho
             calls.len() == reference.len() && calls.iter().all(|call| reference.contains(call))
         };
         wait_until(Duration::from_secs(30), caught_up).await;
-    }
-}
-
-/// Polls `condition` until it holds; fails after `limit`.
-async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "condition not met within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

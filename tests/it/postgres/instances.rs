@@ -10,7 +10,12 @@ use futures_util::future::join_all;
 use loopguard::core::engine::{Engine, RecordedEvent};
 use serde_json::{Value, json};
 
-use super::{cluster, deliver, instance, reference, script, stored_records, to_json};
+use loopguard::core::stats::StatsIndex;
+
+use super::{
+    cluster, dashboard_numbers, deliver, instance, reference, script, stored_records, to_json,
+    wait_until,
+};
 use crate::support::{TestServer, carrier_rules, codes};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,6 +94,21 @@ async fn two_instances_alternating_events_give_one_engines_verdicts_and_redelive
             .is_some_and(|text| text.contains("loopguard_active_calls 0")),
         "every scripted call ended"
     );
+
+    // Both dashboards add up to one engine's numbers, whichever instance took
+    // which event (the other's arrive by notification, a few milliseconds later).
+    let rules = carrier_rules();
+    let expected = dashboard_numbers(&StatsIndex::from_calls(engine.calls(), Some(&rules)));
+    assert_eq!(expected["calls"], calls.len(), "{expected}");
+    for instance in &instances {
+        let store = &instance.state.store;
+        let numbers = || {
+            let mut numbers = Value::Null;
+            store.read_stats(&mut |index| numbers = dashboard_numbers(index));
+            numbers
+        };
+        wait_until(Duration::from_secs(30), || numbers() == expected).await;
+    }
 }
 
 /// A deterministic pseudo-random sequence (xorshift), so a failure can be replayed.

@@ -226,6 +226,32 @@ pub fn reference(calls: &[Vec<Scripted>]) -> (HashMap<String, Value>, Engine) {
     (answers, engine)
 }
 
+/// Polls `condition` until it holds; fails after `limit`.
+pub async fn wait_until(limit: std::time::Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met within {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The dashboard's overview of the scripted calls' days, as JSON: equal for two
+/// indexes that hold the same calls.
+pub fn dashboard_numbers(index: &loopguard::core::stats::StatsIndex) -> Value {
+    let window = loopguard::core::stats::Window::ending_at(
+        base_time() + SignedDuration::from_hours(48),
+        SignedDuration::from_hours(72),
+        SignedDuration::from_hours(1),
+    );
+    json!({
+        "calls": index.len(),
+        "overview": to_json(&index.overview(&window)),
+    })
+}
+
 pub fn to_json(value: &impl serde::Serialize) -> Value {
     serde_json::to_value(value).expect("serializes")
 }
