@@ -558,30 +558,29 @@ impl Engine {
     }
 
     /// A new engine with the same hop cap holding copies of these calls (unknown ids
-    /// are skipped): their records, the recorded events of their kept hops, end and
-    /// callback mark, and when each was last seen. What it answers and judges for
-    /// these calls is what this engine would. Events the records no longer name (a
-    /// hop dropped by the cap, an end or mark replaced by a newer one) are not
-    /// copied: a durable store answers their redeliveries from disk.
-    pub fn copy_calls<'a>(&self, call_ids: impl IntoIterator<Item = &'a str>) -> Engine {
+    /// are skipped): their records and when each was last seen, and of the recorded
+    /// events only those named in `event_ids` (the ones it will be asked about).
+    /// It judges the calls' next events as this engine would and answers the named
+    /// redeliveries as this engine would; an event it was not given is not known
+    /// to it (a durable store answers such redeliveries from disk, as it does for a
+    /// hop the cap dropped).
+    pub fn copy_calls<'a>(
+        &self,
+        call_ids: impl IntoIterator<Item = &'a str>,
+        event_ids: impl IntoIterator<Item = &'a EventId>,
+    ) -> Engine {
         let mut copy = Engine::new().with_max_hops_kept(self.max_hops_kept);
+        for event_id in event_ids {
+            if let Some(event) = self.answers.get(event_id) {
+                copy.answers.insert(event_id.clone(), event.clone());
+            }
+        }
         for call_id in call_ids {
             let Some(record) = self.calls.get(call_id) else {
                 continue;
             };
             if copy.calls.contains_key(call_id) {
                 continue;
-            }
-            let named = record
-                .hops
-                .iter()
-                .map(|hop| &hop.event_id)
-                .chain(record.ended.as_ref().map(|end| &end.event_id))
-                .chain(record.callback.as_ref().map(|mark| &mark.event_id));
-            for event_id in named {
-                if let Some(event) = self.answers.get(event_id) {
-                    copy.answers.insert(event_id.clone(), event.clone());
-                }
             }
             if let Some(at) = record.last_loop_at {
                 copy.loops_index.insert((at, record.call_id.clone()));
@@ -731,7 +730,8 @@ mod copy_tests {
                 )
                 .unwrap();
         }
-        let mut copy = engine.copy_calls(["kept", "missing"]);
+        let asked = [EventId::parse("k4").unwrap(), EventId::parse("o4").unwrap()];
+        let mut copy = engine.copy_calls(["kept", "missing"], &asked);
         assert_eq!(copy.call("kept"), engine.call("kept"));
         assert!(copy.call("other").is_none());
         assert_eq!(copy.active_calls(), 1);

@@ -125,6 +125,8 @@ pub enum ConnectError {
     NewerSchema { target: String, found: i32 },
     #[error("cannot read the events in the database {target}: {message}")]
     Load { target: String, message: String },
+    #[error("cannot start the store's thread: {0}")]
+    Thread(String),
 }
 
 /// What the store found at start.
@@ -148,15 +150,61 @@ pub struct PostgresStore {
     metrics: Metrics,
     request_timeout: Duration,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Stops the store's thread when dropped.
+    _runtime: Option<StoreThread>,
+}
+
+/// The store's own thread: a single-threaded tokio runtime that runs the writers,
+/// the follower, the pruner and their connections. The database's answers are
+/// handled there as they arrive, never queued behind the HTTP work of the
+/// server's runtime (like the SQLite store's writer thread).
+struct StoreThread {
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl StoreThread {
+    fn start() -> Result<(Self, tokio::runtime::Handle), ConnectError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| ConnectError::Thread(error.to_string()))?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("loopguard-postgres".to_owned())
+            // Ends (dropping the runtime and every task on it) when the store is
+            // dropped and the sender with it.
+            .spawn(move || {
+                let _ = runtime.block_on(stopped);
+            })
+            .map_err(|error| ConnectError::Thread(error.to_string()))?;
+        Ok((Self { _stop: stop }, handle))
+    }
 }
 
 impl PostgresStore {
     /// Connects, migrates the schema (under a lock, so instances starting together
     /// do not race), loads the read model and starts the writers, the follower and
-    /// the pruner on the current tokio runtime. `metrics` is the registry the
-    /// server serves; `clock` decides which calls are past the retention age or
-    /// idle too long.
+    /// the pruner on the store's own thread. `metrics` is the registry the server
+    /// serves; `clock` decides which calls are past the retention age or idle too
+    /// long.
     pub async fn connect(
+        config: PostgresConfig,
+        metrics: Metrics,
+        clock: Clock,
+    ) -> Result<(Self, ConnectReport), ConnectError> {
+        let (thread, handle) = StoreThread::start()?;
+        let (mut store, report) = handle
+            .spawn(Self::open(config, metrics, clock))
+            .await
+            .map_err(|error| ConnectError::Thread(error.to_string()))??;
+        store._runtime = Some(thread);
+        Ok((store, report))
+    }
+
+    /// [`PostgresStore::connect`] on the store's thread: everything it spawns runs
+    /// there.
+    async fn open(
         config: PostgresConfig,
         metrics: Metrics,
         clock: Clock,
@@ -249,6 +297,7 @@ impl PostgresStore {
                 metrics,
                 request_timeout: config.request_timeout,
                 tasks,
+                _runtime: None,
             },
             report,
         ))

@@ -1,30 +1,40 @@
 //! The write path: the events waiting for this instance, in one transaction that
-//! locks their calls (advisory transaction locks, in key order), completes the
-//! calls' stored events under those locks, runs the engine, writes the new events
+//! locks their calls (advisory transaction locks, in key order), makes sure the
+//! engine sees each call exactly as stored, runs the engine, writes the new events
 //! with their answers and commits; only then is anyone answered.
 //!
 //! Why this is correct across instances: a call's lock is held from before its
-//! chain is read until after the new events are committed, so two transactions
-//! that touch one call run one after the other, whichever instances they are in,
-//! and each judges against everything the other committed (READ COMMITTED takes a
-//! new snapshot per statement, and the reads are statements after the lock; a
-//! REPEATABLE READ snapshot would be taken before the lock wait, so the isolation
-//! level is set explicitly). Locks are taken in ascending key order, so batches
-//! never deadlock on each other.
+//! chain is checked or read until after the new events are committed, so two
+//! transactions that touch one call run one after the other, whichever instances
+//! they are in, and each judges against everything the other committed (READ
+//! COMMITTED takes a new snapshot per statement, and the checks and reads are
+//! statements after the lock; a REPEATABLE READ snapshot would be taken before the
+//! lock wait, so the isolation level is set explicitly). Locks are taken in
+//! ascending key order, so batches never deadlock on each other.
 //!
-//! The chain is not read whole each time: the read model (`follower.rs`) holds
-//! each call (its record, with the hop cap applied, and its first and last `seq`),
-//! and under the lock the batch starts from a copy of it and reads only the events
-//! after the last `seq` it holds, plus each call's first stored `seq`. Because a
-//! call's events are committed in `seq` order, that completes the call exactly; a
-//! copy that does not start at the first stored `seq` (the call was pruned or
-//! expired and began again) is dropped and the call read whole. So the cache saves
-//! reading and parsing, and can never make a verdict see a stale chain.
+//! The chain is not read from the database each time: the read model
+//! (`follower.rs`) holds each call (its record, with the hop cap applied, and its
+//! first and last `seq`). Because a call's events are committed in `seq` order,
+//! a copy is exactly the stored chain when no stored event is newer than its last
+//! `seq` and the first stored one is its first (pruning and expiry remove a call's
+//! events all at once, so a call begun again starts elsewhere). Two ways use that:
 //!
-//! The batch also reads the stored rows of its event ids. An id the engine does
-//! not know but the database holds is a redelivery of a hop the cap dropped (the
-//! stored answer, or 409 for another body), or an id of another call (409).
-//! Event ids are unique: the same id racing in two calls at once fails one
+//! - **On the copy, one round trip** (the common case): the engine decides on a
+//!   copy of the calls first; then one pipeline begins, locks, checks the copy
+//!   (a statement that fails when it is stale), inserts, updates the calls,
+//!   notifies and commits. The locks are held only while the database runs those
+//!   statements, never while this instance computes. If the check fails, or an
+//!   event id turns out to be stored already, the transaction rolls back and the
+//!   batch goes the careful way.
+//! - **Under the lock, two round trips**: lock, then read the events newer than
+//!   the copy, each call's first stored `seq` (a stale copy is dropped and the
+//!   call read whole) and the stored rows of the batch's event ids; decide; write
+//!   and commit. An id the engine does not know but the database holds is a
+//!   redelivery of a hop the cap dropped (the stored answer, or 409 for another
+//!   body), or an id of another call (409).
+//!
+//! So the copy saves reading and parsing, and can never make a verdict see a stale
+//! chain. Event ids are unique: the same id racing in two calls at once fails one
 //! transaction, which is retried and then finds the other's event (a conflict).
 
 use std::collections::{BTreeSet, HashMap};
@@ -33,11 +43,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Object, Pool};
-use futures_util::future::{join4, join5, try_join4};
+use futures_util::future::{join, join3, join4, join5, try_join4};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_postgres::Statement;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 
 use super::describe;
 use super::follower::{Follower, NEWER_EVENTS, Sequenced, decode, notices};
@@ -104,6 +115,7 @@ impl From<tokio_postgres::Error> for BatchError {
 /// The statements of a batch, prepared once per connection.
 struct Statements {
     lock: Statement,
+    current: Statement,
     newer: Statement,
     firsts: Statement,
     stored: Statement,
@@ -121,9 +133,13 @@ impl Statements {
             client
                 .prepare_cached("SELECT pg_advisory_xact_lock(key) FROM unnest($1::int8[]) AS key"),
             client.prepare_cached(NEWER_EVENTS),
+            // Each call's first stored `seq`: the first entry of its index range
+            // (reading every event of a call to take the minimum cost a heap page
+            // per event).
             client.prepare_cached(
-                "SELECT call_id, min(seq) FROM loopguard_events \
-                 WHERE call_id = ANY($1::text[]) GROUP BY call_id",
+                "SELECT known.call_id, first.seq FROM unnest($1::text[]) AS known (call_id) \
+                 CROSS JOIN LATERAL (SELECT seq FROM loopguard_events \
+                     WHERE call_id = known.call_id ORDER BY seq LIMIT 1) AS first",
             ),
             // The batch's event ids already stored, in any call: redeliveries the
             // engine may not know (a hop the cap dropped, an id of another call).
@@ -153,8 +169,23 @@ impl Statements {
             ),
         )
         .await?;
+        // Fails (division by zero) when a call's stored events are not exactly the
+        // `seq`s the read model's copy holds: $2 its first (NULL: it holds none),
+        // $3 its last (0). Checked after the locks are taken, so nothing can change
+        // until the commit.
+        let current = client
+            .prepare_cached(
+                "SELECT 1 / (count(*) = 0)::int \
+                 FROM unnest($1::text[], $2::int8[], $3::int8[]) AS known (call_id, first_seq, last_seq) \
+                 WHERE EXISTS (SELECT 1 FROM loopguard_events \
+                         WHERE call_id = known.call_id AND seq > known.last_seq) \
+                    OR (SELECT seq FROM loopguard_events WHERE call_id = known.call_id \
+                         ORDER BY seq LIMIT 1) IS DISTINCT FROM known.first_seq",
+            )
+            .await?;
         Ok(Self {
             lock,
+            current,
             newer,
             firsts,
             stored,
@@ -283,9 +314,13 @@ impl Writer {
 
     async fn transact(&self, client: &Object, batch: &mut [Job]) -> Result<Committed, BatchError> {
         let statements = Statements::prepare(client).await?;
+        if let Some(committed) = self.attempt_on_copy(client, &statements, batch).await? {
+            return Ok(committed);
+        }
+
         let mut attempt = 1;
         loop {
-            match self.attempt(client, &statements, batch).await {
+            match self.attempt_under_lock(client, &statements, batch).await {
                 Err(BatchError::Race(error)) if attempt < ATTEMPTS => {
                     tracing::debug!(%error, "event-id race; running the batch again");
                     attempt += 1;
@@ -295,20 +330,117 @@ impl Writer {
         }
     }
 
-    async fn attempt(
+    /// The common case, in one round trip: decides on the read model's copy of the
+    /// calls, then locks them, checks that the copy is exactly what is stored (no
+    /// newer event, the same first one), writes and commits. `None` when the copy
+    /// was stale or an event id was already stored (the transaction rolled back;
+    /// [`Writer::attempt_under_lock`] then decides again under the locks).
+    async fn attempt_on_copy(
+        &self,
+        client: &Object,
+        statements: &Statements,
+        batch: &mut [Job],
+    ) -> Result<Option<Committed>, BatchError> {
+        let calls = BatchCalls::of(batch);
+        let asked: Vec<&EventId> = batch.iter().map(Job::event_id).collect();
+        let cached = self.follower.cached(&calls.refs(), &asked);
+        // A redelivery of a hop the cap dropped needs its stored row.
+        if batch.iter().any(|job| {
+            cached
+                .engine
+                .may_have_forgotten(job.call_id().as_str(), job.event_id())
+        }) {
+            return Ok(None);
+        }
+        let (firsts, lasts): (Vec<Option<i64>>, Vec<i64>) = cached
+            .seqs
+            .iter()
+            .map(|seqs| {
+                (
+                    seqs.map(|seqs| seqs.first),
+                    seqs.map_or(0, |seqs| seqs.last),
+                )
+            })
+            .unzip();
+        let mut engine = cached.engine;
+        let fresh: Vec<EventId> = batch
+            .iter_mut()
+            .filter_map(|job| job.decide(&mut engine).then(|| job.event_id().clone()))
+            .collect();
+        let writes = Writes::of(&engine, &fresh, &self.instance)?;
+
+        let begin = client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED");
+        let lock_parameters: [&(dyn ToSql + Sync); 1] = [&calls.keys];
+        let lock = client.execute(&statements.lock, &lock_parameters);
+        let check_parameters: [&(dyn ToSql + Sync); 3] = [&calls.call_ids, &firsts, &lasts];
+        let check = client.execute(&statements.current, &check_parameters);
+        let (inserted, committed) = if writes.is_empty() {
+            let (begun, locked, checked, committed) =
+                join4(begin, lock, check, client.batch_execute("COMMIT")).await;
+            begun?;
+            locked?;
+            if on_copy_missed(checked)? {
+                return Ok(None);
+            }
+            (Vec::new(), committed)
+        } else {
+            let ((begun, locked, checked), (inserted, upserted, notified, committed)) = join(
+                join3(begin, lock, check),
+                join4(
+                    writes.insert(client, statements),
+                    writes.upsert(client, statements),
+                    writes.notify(client, statements),
+                    client.batch_execute("COMMIT"),
+                ),
+            )
+            .await;
+            begun?;
+            locked?;
+            if on_copy_missed(checked)? {
+                return Ok(None);
+            }
+            // A failed statement aborts the transaction and COMMIT then rolls it
+            // back, answering "ROLLBACK" rather than an error: the batch committed
+            // only if every statement succeeded.
+            match (inserted, upserted, notified) {
+                (Ok(inserted), Ok(_), Ok(_)) => (inserted, committed),
+                (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+                    if raced(&error) && committed.is_ok() {
+                        // An id stored before (a redelivery of a dropped hop, an id
+                        // of another call) or by a batch racing this one.
+                        tracing::debug!(error = %describe(&error), "an event id is stored already");
+                        return Ok(None);
+                    }
+                    return Err(BatchError::from(error));
+                }
+            }
+        };
+        committed?;
+        let learned = writes.learned(inserted)?;
+        Ok(Some(Committed {
+            replaced: Vec::new(),
+            learned,
+            wrote: !fresh.is_empty(),
+        }))
+    }
+
+    /// The careful way, in two round trips: locks the calls, then reads what the
+    /// read model's copy lacks (newer events, a call begun anew read whole) and the
+    /// stored rows of the batch's event ids, decides, writes and commits.
+    async fn attempt_under_lock(
         &self,
         client: &Object,
         statements: &Statements,
         batch: &mut [Job],
     ) -> Result<Committed, BatchError> {
-        let call_ids: BTreeSet<&str> = batch.iter().map(|job| job.call_id().as_str()).collect();
-        let mut keys: Vec<i64> = call_ids.iter().map(|id| call_lock_key(id)).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let call_ids: Vec<&str> = call_ids.into_iter().collect();
-        let event_ids: Vec<&str> = batch.iter().map(|job| job.event_id().as_str()).collect();
+        let calls = BatchCalls::of(batch);
+        let event_ids: Vec<String> = batch
+            .iter()
+            .map(|job| job.event_id().as_str().to_owned())
+            .collect();
         // What this instance already holds of the calls; checked under the locks.
-        let cached = self.follower.cached(&call_ids);
+        let asked: Vec<&EventId> = batch.iter().map(Job::event_id).collect();
+        let cached = self.follower.cached(&calls.refs(), &asked);
         let last_seqs: Vec<i64> = cached
             .seqs
             .iter()
@@ -319,9 +451,9 @@ impl Writer {
         // read after the locks sees everything committed before them.
         let (begun, locked, newer, firsts, stored) = join5(
             client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED"),
-            client.execute(&statements.lock, &[&keys]),
-            client.query(&statements.newer, &[&call_ids, &last_seqs]),
-            client.query(&statements.firsts, &[&call_ids]),
+            client.execute(&statements.lock, &[&calls.keys]),
+            client.query(&statements.newer, &[&calls.call_ids, &last_seqs]),
+            client.query(&statements.firsts, &[&calls.call_ids]),
             client.query(&statements.stored, &[&event_ids]),
         )
         .await;
@@ -336,13 +468,14 @@ impl Writer {
         for row in &firsts {
             first_stored.insert(row.try_get(0)?, row.try_get(1)?);
         }
-        let stale: Vec<&str> = call_ids
+        let stale: Vec<&str> = calls
+            .call_ids
             .iter()
             .zip(&cached.seqs)
             .filter(|(call_id, seqs)| {
-                seqs.is_some_and(|seqs| first_stored.get(**call_id) != Some(&seqs.first))
+                seqs.is_some_and(|seqs| first_stored.get(call_id.as_str()) != Some(&seqs.first))
             })
-            .map(|(call_id, _)| *call_id)
+            .map(|(call_id, _)| call_id.as_str())
             .collect();
         let mut engine = cached.engine;
         let replaced: Vec<CallId> = stale
@@ -375,10 +508,10 @@ impl Writer {
 
         let mut fresh: Vec<EventId> = Vec::new();
         for job in batch.iter_mut() {
-            let on_disk_only = engine.recorded(job.event_id()).is_none()
-                && stored_rows.contains_key(job.event_id().as_str());
-            if on_disk_only {
-                let text = stored_rows[job.event_id().as_str()];
+            let stored = stored_rows
+                .get(job.event_id().as_str())
+                .filter(|_| engine.recorded(job.event_id()).is_none());
+            if let Some(text) = stored {
                 let event: RecordedEvent = serde_json::from_str(text).map_err(|error| {
                     BatchError::Failed(format!("a stored event cannot be read: {error}"))
                 })?;
@@ -387,7 +520,8 @@ impl Writer {
                 fresh.push(job.event_id().clone());
             }
         }
-        if fresh.is_empty() {
+        let writes = Writes::of(&engine, &fresh, &self.instance)?;
+        if writes.is_empty() {
             // Only redeliveries and refusals: nothing to write, but the locks go.
             client.batch_execute("COMMIT").await?;
             learned.sort_by_key(|(seq, _)| *seq);
@@ -397,29 +531,10 @@ impl Writer {
                 wrote: false,
             });
         }
-
-        let written: Vec<&RecordedEvent> =
-            fresh.iter().filter_map(|id| engine.recorded(id)).collect();
-        let rows = EventRows::of(&written)?;
-        let touched: BTreeSet<&CallId> = written.iter().map(|event| event.call_id()).collect();
-        let calls = CallRows::of(&engine, &touched);
-        let payloads = notices(&self.instance, &written);
         let (inserted, upserted, notified, committed) = join4(
-            client.query(
-                &statements.insert,
-                &[
-                    &rows.event_ids,
-                    &rows.call_ids,
-                    &rows.kinds,
-                    &rows.occurred_at,
-                    &rows.records,
-                ],
-            ),
-            client.execute(
-                &statements.upsert,
-                &[&calls.call_ids, &calls.ended_at, &calls.last_loop_at],
-            ),
-            client.execute(&statements.notify, &[&payloads]),
+            writes.insert(client, statements),
+            writes.upsert(client, statements),
+            writes.notify(client, statements),
             client.batch_execute("COMMIT"),
         )
         .await;
@@ -429,11 +544,7 @@ impl Writer {
         let inserted = match (inserted, upserted, notified) {
             (Ok(inserted), Ok(_), Ok(_)) => inserted,
             (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
-                let raced = matches!(
-                    error.code(),
-                    Some(&SqlState::UNIQUE_VIOLATION) | Some(&SqlState::T_R_DEADLOCK_DETECTED)
-                );
-                return Err(if raced && committed.is_ok() {
+                return Err(if raced(&error) && committed.is_ok() {
                     BatchError::Race(describe(&error))
                 } else {
                     BatchError::from(error)
@@ -441,22 +552,148 @@ impl Writer {
             }
         };
         committed?;
-
-        let mut seqs: HashMap<String, i64> = HashMap::with_capacity(written.len());
-        for row in inserted {
-            seqs.insert(row.try_get(0)?, row.try_get(1)?);
-        }
-        for event in written {
-            if let Some(seq) = seqs.get(event.event_id().as_str()) {
-                learned.push((*seq, event.clone()));
-            }
-        }
+        learned.extend(writes.learned(inserted)?);
         learned.sort_by_key(|(seq, _)| *seq);
         Ok(Committed {
             replaced,
             learned,
             wrote: true,
         })
+    }
+}
+
+/// Lost a race on an event id (or deadlocked with one): the transaction rolled
+/// back, and running the batch again finds the other's event.
+fn raced(error: &tokio_postgres::Error) -> bool {
+    matches!(
+        error.code(),
+        Some(&SqlState::UNIQUE_VIOLATION) | Some(&SqlState::T_R_DEADLOCK_DETECTED)
+    )
+}
+
+/// Whether the check of [`Statements::current`] found the copy stale (its
+/// division by zero); any other failure is the database's.
+fn on_copy_missed(checked: Result<u64, tokio_postgres::Error>) -> Result<bool, BatchError> {
+    match checked {
+        Ok(_) => Ok(false),
+        Err(error) if error.code() == Some(&SqlState::DIVISION_BY_ZERO) => {
+            tracing::debug!("the read model's copy of a call was stale; reading under the lock");
+            Ok(true)
+        }
+        Err(error) => Err(BatchError::from(error)),
+    }
+}
+
+/// The batch's calls in lock order, with their lock keys.
+struct BatchCalls {
+    call_ids: Vec<String>,
+    keys: Vec<i64>,
+}
+
+impl BatchCalls {
+    fn of(batch: &[Job]) -> Self {
+        let call_ids: Vec<String> = batch
+            .iter()
+            .map(|job| job.call_id().as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let mut keys: Vec<i64> = call_ids.iter().map(|id| call_lock_key(id)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        Self { call_ids, keys }
+    }
+
+    fn refs(&self) -> Vec<&str> {
+        self.call_ids.iter().map(String::as_str).collect()
+    }
+}
+
+/// What a batch writes: its new events, the rows of the calls they touch and the
+/// notifications announcing them.
+struct Writes<'a> {
+    written: Vec<&'a RecordedEvent>,
+    rows: EventRows<'a>,
+    calls: CallRows<'a>,
+    payloads: Vec<String>,
+}
+
+impl<'a> Writes<'a> {
+    fn of(engine: &'a Engine, fresh: &[EventId], instance: &str) -> Result<Self, BatchError> {
+        let written: Vec<&RecordedEvent> =
+            fresh.iter().filter_map(|id| engine.recorded(id)).collect();
+        let touched: BTreeSet<&CallId> = written.iter().map(|event| event.call_id()).collect();
+        Ok(Self {
+            rows: EventRows::of(&written)?,
+            calls: CallRows::of(engine, &touched),
+            payloads: notices(instance, &written),
+            written,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.written.is_empty()
+    }
+
+    async fn insert(
+        &self,
+        client: &Object,
+        statements: &Statements,
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        client
+            .query(
+                &statements.insert,
+                &[
+                    &self.rows.event_ids,
+                    &self.rows.call_ids,
+                    &self.rows.kinds,
+                    &self.rows.occurred_at,
+                    &self.rows.records,
+                ],
+            )
+            .await
+    }
+
+    async fn upsert(
+        &self,
+        client: &Object,
+        statements: &Statements,
+    ) -> Result<u64, tokio_postgres::Error> {
+        client
+            .execute(
+                &statements.upsert,
+                &[
+                    &self.calls.call_ids,
+                    &self.calls.ended_at,
+                    &self.calls.last_loop_at,
+                ],
+            )
+            .await
+    }
+
+    async fn notify(
+        &self,
+        client: &Object,
+        statements: &Statements,
+    ) -> Result<u64, tokio_postgres::Error> {
+        client.execute(&statements.notify, &[&self.payloads]).await
+    }
+
+    /// The new events with the `seq`s the insert returned.
+    fn learned(&self, inserted: Vec<tokio_postgres::Row>) -> Result<Vec<Sequenced>, BatchError> {
+        let mut seqs: HashMap<String, i64> = HashMap::with_capacity(inserted.len());
+        for row in inserted {
+            seqs.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        Ok(self
+            .written
+            .iter()
+            .filter_map(|event| {
+                seqs.get(event.event_id().as_str())
+                    .map(|seq| (*seq, (*event).clone()))
+            })
+            .collect())
     }
 }
 
