@@ -80,10 +80,34 @@ impl Engine {
         request: TransferRequest,
         received_at: Timestamp,
     ) -> Result<Outcome<TransferAnswer>, EngineError> {
+        self.judge_and_record(rules, request, received_at, false)
+    }
+
+    /// Judges and records a transfer the platform already carried out (a record
+    /// from its history): judged exactly like [`Engine::transfer`], against the
+    /// hops before it, but it moves the call whatever the verdict, because it
+    /// happened. The verdict is what loopguard would have answered.
+    pub fn record_history(
+        &mut self,
+        rules: &Rules,
+        request: TransferRequest,
+        received_at: Timestamp,
+    ) -> Result<Outcome<TransferAnswer>, EngineError> {
+        self.judge_and_record(rules, request, received_at, true)
+    }
+
+    fn judge_and_record(
+        &mut self,
+        rules: &Rules,
+        request: TransferRequest,
+        received_at: Timestamp,
+        carried_out: bool,
+    ) -> Result<Outcome<TransferAnswer>, EngineError> {
         if let Some(result) = self.redelivery(&request.event_id, |stored| match stored {
             RecordedEvent::Transfer {
                 request: original,
                 answer,
+                ..
             } if *original == request => Some((**answer).clone()),
             _ => None,
         }) {
@@ -108,8 +132,8 @@ impl Engine {
             &request,
             (&from, &to),
             occurred_at,
-            judgement.verdict,
-            &judgement.findings,
+            (judgement.verdict, &judgement.findings),
+            carried_out || judgement.verdict != Verdict::Block,
         );
         let record = &self.calls[&request.call_id];
         let answer = TransferAnswer {
@@ -133,6 +157,7 @@ impl Engine {
             RecordedEvent::Transfer {
                 request,
                 answer: Box::new(answer.clone()),
+                carried_out,
             },
         );
         Ok(Outcome {
@@ -141,14 +166,15 @@ impl Engine {
         })
     }
 
-    /// Inserts a hop in event-time order and returns its position.
+    /// Inserts a hop in event-time order and returns its position. `moved`: whether
+    /// the call went where the transfer sent it.
     fn insert_hop(
         &mut self,
         request: &TransferRequest,
         (from, to): (&Party, &Party),
         occurred_at: Timestamp,
-        verdict: Verdict,
-        findings: &[Finding],
+        (verdict, findings): (Verdict, &[Finding]),
+        moved: bool,
     ) -> usize {
         if !self.calls.contains_key(&request.call_id) {
             self.open_calls += 1;
@@ -181,7 +207,7 @@ impl Engine {
                 occurred_at,
                 verdict,
                 findings: findings.to_vec(),
-                moved: verdict != Verdict::Block,
+                moved,
             },
         );
         let has_loop = findings.iter().any(|finding| is_loop_code(finding.code));
@@ -344,7 +370,11 @@ impl Engine {
             return;
         }
         match &event {
-            RecordedEvent::Transfer { request, answer } => {
+            RecordedEvent::Transfer {
+                request,
+                answer,
+                carried_out,
+            } => {
                 // The departments the identities resolved to when the event was
                 // judged, not what the aliases say now.
                 let from = answer
@@ -359,8 +389,8 @@ impl Engine {
                     request,
                     (&from, &to),
                     answer.occurred_at,
-                    answer.verdict,
-                    &answer.findings,
+                    (answer.verdict, &answer.findings),
+                    *carried_out || answer.verdict != Verdict::Block,
                 );
             }
             RecordedEvent::End { request, answer } => self.apply_end(request, answer),
@@ -406,6 +436,40 @@ impl Engine {
         self.answers
             .retain(|_, event| self.calls.contains_key(event.call_id()));
         evicted
+    }
+
+    /// Removes calls, and every event recorded for them, and returns their records:
+    /// for a caller that is done with them (a replay closing idle calls) and keeps
+    /// memory bounded by the calls still open. Unknown ids are skipped.
+    pub fn take_calls(&mut self, call_ids: &[CallId]) -> Vec<CallRecord> {
+        let mut taken = Vec::with_capacity(call_ids.len());
+        for call_id in call_ids {
+            let Some(record) = self.calls.remove(call_id) else {
+                continue;
+            };
+            if record.ended.is_none() {
+                self.open_calls -= 1;
+            }
+            if let Some(at) = record.last_loop_at {
+                self.loops_index.remove(&(at, call_id.clone()));
+            }
+            for hop in &record.hops {
+                self.answers.remove(&hop.event_id);
+            }
+            if let Some(end) = &record.ended {
+                self.answers.remove(&end.event_id);
+            }
+            if let Some(mark) = &record.callback {
+                self.answers.remove(&mark.event_id);
+            }
+            taken.push(record);
+        }
+        // Ends and callback marks replaced by newer ones are still in `answers`.
+        if !taken.is_empty() {
+            self.answers
+                .retain(|_, event| self.calls.contains_key(event.call_id()));
+        }
+        taken
     }
 
     pub fn call(&self, call_id: &str) -> Option<&CallRecord> {
@@ -520,5 +584,106 @@ mod callback_tests {
         );
         assert!(rebuilt.call("call").is_none());
         assert!(rebuilt.recorded(&EventId::parse("t0").unwrap()).is_none());
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+    use crate::core::rules::TransferMode;
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_795_000_000 + second).expect("valid time")
+    }
+
+    fn hop(event: &str, from: &str, to: &str, second: i64) -> TransferRequest {
+        TransferRequest {
+            event_id: EventId::parse(event).unwrap(),
+            call_id: CallId::parse("call").unwrap(),
+            from: from.to_owned(),
+            to: to.to_owned(),
+            mode: Some(TransferMode::Warm),
+            intent: None,
+            callback_number: Some("+14155550123".to_owned()),
+            agent_id: None,
+            occurred_at: Some(at(second)),
+        }
+    }
+
+    #[test]
+    fn a_blocked_transfer_from_history_still_moves_the_call_and_the_next_bounce_is_caught() {
+        let rules = Rules::default();
+        let mut engine = Engine::new();
+        engine
+            .record_history(&rules, hop("1", "a", "b", 0), at(0))
+            .unwrap();
+        let back = engine
+            .record_history(&rules, hop("2", "b", "a", 60), at(60))
+            .unwrap();
+        assert_eq!(back.answer.verdict, Verdict::Block);
+        assert_eq!(back.answer.transfers_taken, 2, "the blocked hop happened");
+        let again = engine
+            .record_history(&rules, hop("3", "a", "b", 120), at(120))
+            .unwrap();
+        let codes: Vec<&str> = again
+            .answer
+            .findings
+            .iter()
+            .map(|finding| finding.code.as_str())
+            .collect();
+        assert!(codes.contains(&"ping-pong"), "{codes:?}");
+        // A live engine given the same requests does not move the call on block,
+        // so the third transfer comes from where it never went.
+        let mut live = Engine::new();
+        live.transfer(&rules, hop("1", "a", "b", 0), at(0)).unwrap();
+        live.transfer(&rules, hop("2", "b", "a", 60), at(60))
+            .unwrap();
+        assert_eq!(live.call("call").unwrap().transfers_taken(), 1);
+    }
+
+    #[test]
+    fn replaying_a_carried_out_transfer_keeps_it_moved() {
+        let rules = Rules::default();
+        let mut engine = Engine::new();
+        engine
+            .record_history(&rules, hop("1", "a", "b", 0), at(0))
+            .unwrap();
+        engine
+            .record_history(&rules, hop("2", "b", "a", 60), at(60))
+            .unwrap();
+        let recorded: Vec<RecordedEvent> = ["1", "2"]
+            .iter()
+            .map(|id| {
+                engine
+                    .recorded(&EventId::parse(id).unwrap())
+                    .unwrap()
+                    .clone()
+            })
+            .collect();
+        let text = serde_json::to_string(&recorded[1]).unwrap();
+        assert!(text.contains("\"carried_out\":true"), "{text}");
+        let mut rebuilt = Engine::new();
+        for event in recorded {
+            rebuilt.replay(event);
+        }
+        assert_eq!(rebuilt.call("call"), engine.call("call"));
+    }
+
+    #[test]
+    fn taking_calls_forgets_them_and_their_events() {
+        let rules = Rules::default();
+        let mut engine = Engine::new();
+        engine
+            .record_history(&rules, hop("1", "a", "b", 0), at(0))
+            .unwrap();
+        let taken = engine.take_calls(&[
+            CallId::parse("call").unwrap(),
+            CallId::parse("other").unwrap(),
+        ]);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].hops.len(), 1);
+        assert!(engine.call("call").is_none());
+        assert!(engine.recorded(&EventId::parse("1").unwrap()).is_none());
+        assert_eq!(engine.active_calls(), 0);
     }
 }

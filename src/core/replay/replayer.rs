@@ -1,0 +1,414 @@
+//! The replay itself: events in, through the same [`Engine`] as `serve`, in event
+//! time, with memory bounded by the calls still open.
+//!
+//! Ordering. Records may arrive out of order within the reorder window: events
+//! wait in a heap until the newest event time seen is a whole window past them,
+//! then go to the engine oldest first. An event older than what the engine has
+//! already been given is *late*: it still goes to the engine, which judges it
+//! against the hops before it (as `serve` does), but hops judged before it
+//! arrived are not judged again; it is counted in `summary.late`.
+//!
+//! Closing. A call with no event for `idle_close` (the bounce window plus a
+//! margin) of event time is closed: taken out of the engine and handed to the
+//! report. A later event for it would start it again as a new call, which is why
+//! the margin should cover the lateness the input has.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::compare::{CompareBuilder, Comparison};
+use super::event::{EventKind, HistoryEvent, Origin, Problem};
+use super::report::{Report, ReportBuilder};
+use crate::core::engine::{CallId, Engine, EngineError, RecordedEvent, TransferAnswer};
+use crate::core::rules::Rules;
+
+/// How long a call may go without an event, beyond the bounce window, before the
+/// replay closes it.
+pub const CLOSE_MARGIN: SignedDuration = SignedDuration::from_mins(15);
+
+/// How the replay orders and closes.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayConfig {
+    /// How far out of event-time order records may arrive.
+    pub reorder_window: SignedDuration,
+    /// Whether to keep the recorded events (request + answer) for a store.
+    pub keep_recorded: bool,
+}
+
+/// One rule set and the engine that judges under it.
+struct Lane<'r> {
+    rules: &'r Rules,
+    engine: Engine,
+    report: ReportBuilder<'r>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OpenCall {
+    last: Timestamp,
+    in_engine: bool,
+}
+
+/// An event waiting in the reorder heap, ordered by time then arrival.
+struct Waiting {
+    at: Timestamp,
+    sequence: u64,
+    event: HistoryEvent,
+}
+
+impl PartialEq for Waiting {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.sequence) == (other.at, other.sequence)
+    }
+}
+impl Eq for Waiting {}
+impl PartialOrd for Waiting {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Waiting {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.sequence).cmp(&(other.at, other.sequence))
+    }
+}
+
+/// What a finished replay hands back.
+pub struct Finished {
+    pub report: Report,
+    /// The other rules' report and the differences, with `--compare`.
+    pub compared: Option<(Report, Comparison)>,
+}
+
+/// Replays history events through one engine (or two, to compare rule sets).
+pub struct Replayer<'r> {
+    config: ReplayConfig,
+    idle_close: SignedDuration,
+    current: Lane<'r>,
+    other: Option<Lane<'r>>,
+    compare: Option<CompareBuilder>,
+    waiting: BinaryHeap<Reverse<Waiting>>,
+    sequence: u64,
+    newest_seen: Option<Timestamp>,
+    /// Event time of the newest event handed to the engine.
+    released: Option<Timestamp>,
+    open: HashMap<CallId, OpenCall>,
+    /// (last event time, call) in the order events were released; stale entries
+    /// (the call had a newer event since) are skipped when closing.
+    expiry: VecDeque<(Timestamp, CallId)>,
+    recorded: Vec<RecordedEvent>,
+    problems: Vec<Problem>,
+    records: u64,
+    skipped: u64,
+    late: u64,
+}
+
+impl<'r> Replayer<'r> {
+    /// A replay under `rules`, and also under `other` when comparing.
+    pub fn new(rules: &'r Rules, other: Option<&'r Rules>, config: ReplayConfig) -> Self {
+        let lane = |rules: &'r Rules| Lane {
+            rules,
+            engine: Engine::new(),
+            report: ReportBuilder::new(rules),
+        };
+        let bounce_window = std::iter::once(rules)
+            .chain(other)
+            .map(|rules| rules.policy.bounce_window_ms)
+            .max()
+            .unwrap_or_default();
+        Self {
+            config,
+            idle_close: SignedDuration::from_millis(bounce_window) + CLOSE_MARGIN,
+            current: lane(rules),
+            other: other.map(lane),
+            compare: other.map(|_| CompareBuilder::new()),
+            waiting: BinaryHeap::new(),
+            sequence: 0,
+            newest_seen: None,
+            released: None,
+            open: HashMap::new(),
+            expiry: VecDeque::new(),
+            recorded: Vec::new(),
+            problems: Vec::new(),
+            records: 0,
+            skipped: 0,
+            late: 0,
+        }
+    }
+
+    /// Counts a record read from the input (whatever events it yields).
+    pub fn count_record(&mut self) {
+        self.records += 1;
+    }
+
+    /// Counts a record that was skipped before it became events.
+    pub fn count_skipped(&mut self) {
+        self.skipped += 1;
+    }
+
+    /// Takes an event; events that are due go to the engine.
+    pub fn push(&mut self, event: HistoryEvent) {
+        if self.released.is_some_and(|released| event.at < released) {
+            self.late += 1;
+            let lateness = self
+                .released
+                .map(|released| released.duration_since(event.at))
+                .unwrap_or_default();
+            self.problems.push(Problem {
+                origin: event.origin,
+                message: format!(
+                    "late: this event happened {} before events already replayed (more than --reorder-window out of order); it was judged against the hops before it, but later hops were not judged again",
+                    describe(lateness)
+                ),
+            });
+            self.apply(event);
+            return;
+        }
+        self.newest_seen = Some(self.newest_seen.map_or(event.at, |seen| seen.max(event.at)));
+        self.sequence += 1;
+        self.waiting.push(Reverse(Waiting {
+            at: event.at,
+            sequence: self.sequence,
+            event,
+        }));
+        let Some(due) = self
+            .newest_seen
+            .and_then(|seen| seen.checked_sub(self.config.reorder_window).ok())
+        else {
+            return;
+        };
+        let mut released_any = false;
+        while self
+            .waiting
+            .peek()
+            .is_some_and(|Reverse(waiting)| waiting.at <= due)
+        {
+            let Some(Reverse(waiting)) = self.waiting.pop() else {
+                break;
+            };
+            self.released = Some(waiting.at);
+            self.apply(waiting.event);
+            released_any = true;
+        }
+        if released_any {
+            self.close_idle();
+        }
+    }
+
+    /// Replays what is still waiting, closes every call and builds the reports.
+    pub fn finish(mut self) -> Finished {
+        while let Some(Reverse(waiting)) = self.waiting.pop() {
+            self.released = Some(waiting.at);
+            self.apply(waiting.event);
+        }
+        let open: Vec<(CallId, OpenCall)> = self.open.drain().collect();
+        self.close(open);
+        let (records, skipped, late) = (self.records, self.skipped, self.late);
+        let mut report = self.current.report;
+        report.set_record_counts(records, skipped, late);
+        let compared = self.other.map(|lane| {
+            let mut other = lane.report;
+            other.set_record_counts(records, skipped, late);
+            (other.finish(), self.compare.unwrap_or_default().finish())
+        });
+        Finished {
+            report: report.finish(),
+            compared,
+        }
+    }
+
+    /// Problems found since the last call: skipped events and late records.
+    pub fn take_problems(&mut self) -> Vec<Problem> {
+        std::mem::take(&mut self.problems)
+    }
+
+    /// Events recorded since the last call (with `keep_recorded`), for a store.
+    pub fn take_recorded(&mut self) -> Vec<RecordedEvent> {
+        std::mem::take(&mut self.recorded)
+    }
+
+    /// Event time up to which everything has gone to the engine.
+    pub fn released(&self) -> Option<Timestamp> {
+        self.released
+    }
+
+    /// Calls open now (for progress and the memory bound).
+    pub fn open_calls(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Events waiting in the reorder heap.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Skipped events so far (records skipped before and events refused after).
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    fn apply(&mut self, event: HistoryEvent) {
+        let at = event.at;
+        let call_id = event.call_id().clone();
+        let origin = event.origin;
+        let in_engine = match event.kind {
+            EventKind::Seen(_) => false,
+            EventKind::Transfer(request) => {
+                let answers = record_in_lanes(&mut self.current, self.other.as_mut(), |lane| {
+                    lane.engine.record_history(lane.rules, request.clone(), at)
+                });
+                match answers {
+                    Ok((answer, other, fresh)) => {
+                        if fresh {
+                            if let (Some(compare), Some(other)) = (self.compare.as_mut(), other) {
+                                compare.add(&answer, &other);
+                            }
+                            self.keep(&answer.event_id);
+                        }
+                        true
+                    }
+                    Err(error) => {
+                        self.refused(origin, error);
+                        false
+                    }
+                }
+            }
+            EventKind::End(request) => {
+                if self.open.get(&call_id).is_some_and(|call| call.in_engine) {
+                    let event_id = request.event_id.clone();
+                    let mut refused = None;
+                    let mut fresh = false;
+                    for lane in std::iter::once(&mut self.current).chain(self.other.as_mut()) {
+                        match lane.engine.end_call(request.clone(), at) {
+                            Ok(outcome) => fresh |= !outcome.replayed,
+                            Err(error) => refused = Some(error),
+                        }
+                    }
+                    match refused {
+                        Some(error) => self.refused(origin, error),
+                        None if fresh => self.keep(&event_id),
+                        None => {}
+                    }
+                }
+                false
+            }
+            EventKind::Callback(request) => {
+                let event_id = request.event_id.clone();
+                let mut refused = None;
+                let mut fresh = false;
+                for lane in std::iter::once(&mut self.current).chain(self.other.as_mut()) {
+                    match lane.engine.mark_callback(request.clone(), at) {
+                        Ok(outcome) => fresh |= !outcome.replayed,
+                        Err(error) => refused = Some(error),
+                    }
+                }
+                match refused {
+                    Some(error) => self.refused(origin, error),
+                    None if fresh => self.keep(&event_id),
+                    None => {}
+                }
+                false
+            }
+        };
+        let call = self.open.entry(call_id.clone()).or_insert(OpenCall {
+            last: at,
+            in_engine: false,
+        });
+        call.in_engine |= in_engine;
+        if at >= call.last {
+            call.last = at;
+            let queued_at = self.released.map_or(at, |released| released.max(at));
+            self.expiry.push_back((queued_at, call_id));
+        }
+    }
+
+    /// Keeps the recorded event for the store, when asked to.
+    fn keep(&mut self, event_id: &crate::core::engine::EventId) {
+        if self.config.keep_recorded
+            && let Some(event) = self.current.engine.recorded(event_id)
+        {
+            self.recorded.push(event.clone());
+        }
+    }
+
+    fn refused(&mut self, origin: Origin, error: EngineError) {
+        self.skipped += 1;
+        self.problems.push(Problem {
+            origin,
+            message: format!("the engine refused this event: {error}"),
+        });
+    }
+
+    /// Closes the calls with no event for `idle_close` before the released time.
+    fn close_idle(&mut self) {
+        let Some(cutoff) = self
+            .released
+            .and_then(|released| released.checked_sub(self.idle_close).ok())
+        else {
+            return;
+        };
+        let mut closing = Vec::new();
+        while let Some((queued_at, _)) = self.expiry.front() {
+            if *queued_at >= cutoff {
+                break;
+            }
+            let Some((_, call_id)) = self.expiry.pop_front() else {
+                break;
+            };
+            if let Some(call) = self.open.get(&call_id)
+                && call.last < cutoff
+                && let Some(call) = self.open.remove(&call_id)
+            {
+                closing.push((call_id, call));
+            }
+        }
+        self.close(closing);
+    }
+
+    fn close(&mut self, calls: Vec<(CallId, OpenCall)>) {
+        if calls.is_empty() {
+            return;
+        }
+        let in_engine: Vec<CallId> = calls
+            .iter()
+            .filter(|(_, call)| call.in_engine)
+            .map(|(call_id, _)| call_id.clone())
+            .collect();
+        let untransferred = calls.len() - in_engine.len();
+        for lane in std::iter::once(&mut self.current).chain(self.other.as_mut()) {
+            for _ in 0..untransferred {
+                lane.report.add_untransferred();
+            }
+            for record in lane.engine.take_calls(&in_engine) {
+                lane.report.add_call(record);
+            }
+        }
+    }
+}
+
+/// Runs `record` in the current lane and, when comparing, the other one. Returns
+/// the current answer, the other answer and whether the event was new.
+fn record_in_lanes<'r>(
+    current: &mut Lane<'r>,
+    other: Option<&mut Lane<'r>>,
+    mut record: impl FnMut(
+        &mut Lane<'r>,
+    ) -> Result<crate::core::engine::Outcome<TransferAnswer>, EngineError>,
+) -> Result<(TransferAnswer, Option<TransferAnswer>, bool), EngineError> {
+    let outcome = record(current)?;
+    let other = match other {
+        Some(lane) => Some(record(lane)?.answer),
+        None => None,
+    };
+    Ok((outcome.answer, other, !outcome.replayed))
+}
+
+fn describe(duration: SignedDuration) -> String {
+    let seconds = duration.as_secs();
+    match seconds {
+        0..=119 => format!("{seconds} s"),
+        120..=7199 => format!("{} min", seconds / 60),
+        _ => format!("{} h", seconds / 3600),
+    }
+}
