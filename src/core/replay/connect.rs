@@ -334,11 +334,11 @@ fn event_id(text: &str) -> Result<EventId, RecordError> {
 }
 
 fn never_placed(previous: &str, leg: &Leg) -> Problem {
-    Problem {
-        origin: leg.origin,
-        message: format!(
+    Problem::skipped(
+        leg.origin,
+        format!(
             "contact {} was transferred from contact {previous}, whose record never appeared within the reorder window; the transfer was not replayed (add the file with that contact, or raise --reorder-window)",
             leg.contact_id
         ),
-    }
+    )
 }

@@ -61,12 +61,30 @@ impl RecordError {
     }
 }
 
-/// A problem found at a place in the input (a skipped record, a record that
-/// could never be completed), for the shell to report.
+/// A problem found at a place in the input, for the shell to report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub origin: Origin,
+    pub kind: ProblemKind,
     pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// The record, or the transfer it describes, was not replayed.
+    Skipped,
+    /// The record came later than the reorder window allows; it was replayed.
+    Late,
+}
+
+impl Problem {
+    pub fn skipped(origin: Origin, message: impl Into<String>) -> Self {
+        Self {
+            origin,
+            kind: ProblemKind::Skipped,
+            message: message.into(),
+        }
+    }
 }
 
 /// Parses an RFC 3339 time, naming the field when it is not one.

@@ -21,6 +21,6 @@ pub mod twilio;
 
 pub use compare::Comparison;
 pub use detect::{InputFormat, detect};
-pub use event::{EventKind, HistoryEvent, Origin, Problem, RecordError};
+pub use event::{EventKind, HistoryEvent, Origin, Problem, ProblemKind, RecordError};
 pub use replayer::{CLOSE_MARGIN, Finished, ReplayConfig, Replayer};
 pub use report::Report;

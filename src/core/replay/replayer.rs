@@ -19,7 +19,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use jiff::{SignedDuration, Timestamp};
 
 use super::compare::{CompareBuilder, Comparison};
-use super::event::{EventKind, HistoryEvent, Origin, Problem};
+use super::event::{EventKind, HistoryEvent, Origin, Problem, ProblemKind};
 use super::report::{Report, ReportBuilder};
 use crate::core::engine::{CallId, Engine, EngineError, RecordedEvent, TransferAnswer};
 use crate::core::rules::Rules;
@@ -157,6 +157,7 @@ impl<'r> Replayer<'r> {
                 .unwrap_or_default();
             self.problems.push(Problem {
                 origin: event.origin,
+                kind: ProblemKind::Late,
                 message: format!(
                     "late: this event happened {} before events already replayed (more than --reorder-window out of order); it was judged against the hops before it, but later hops were not judged again",
                     describe(lateness)
@@ -197,13 +198,26 @@ impl<'r> Replayer<'r> {
     }
 
     /// Replays what is still waiting, closes every call and builds the reports.
-    pub fn finish(mut self) -> Finished {
+    pub fn finish(self) -> Finished {
+        match self.finish_with(|_| Ok::<(), std::convert::Infallible>(())) {
+            Ok(finished) => finished,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Replayer::finish`], handing the recorded events of the last calls to
+    /// `store` before the reports are built (with `keep_recorded`).
+    pub fn finish_with<E>(
+        mut self,
+        mut store: impl FnMut(Vec<RecordedEvent>) -> Result<(), E>,
+    ) -> Result<Finished, E> {
         while let Some(Reverse(waiting)) = self.waiting.pop() {
             self.released = Some(waiting.at);
             self.apply(waiting.event);
         }
         let open: Vec<(CallId, OpenCall)> = self.open.drain().collect();
         self.close(open);
+        store(std::mem::take(&mut self.recorded))?;
         let (records, skipped, late) = (self.records, self.skipped, self.late);
         let mut report = self.current.report;
         report.set_record_counts(records, skipped, late);
@@ -212,10 +226,15 @@ impl<'r> Replayer<'r> {
             other.set_record_counts(records, skipped, late);
             (other.finish(), self.compare.unwrap_or_default().finish())
         });
-        Finished {
+        Ok(Finished {
             report: report.finish(),
             compared,
-        }
+        })
+    }
+
+    /// Records read so far.
+    pub fn records(&self) -> u64 {
+        self.records
     }
 
     /// Problems found since the last call: skipped events and late records.
@@ -334,10 +353,10 @@ impl<'r> Replayer<'r> {
 
     fn refused(&mut self, origin: Origin, error: EngineError) {
         self.skipped += 1;
-        self.problems.push(Problem {
+        self.problems.push(Problem::skipped(
             origin,
-            message: format!("the engine refused this event: {error}"),
-        });
+            format!("the engine refused this event: {error}"),
+        ));
     }
 
     /// Closes the calls with no event for `idle_close` before the released time.

@@ -317,11 +317,11 @@ fn event_id(text: &str) -> Result<EventId, RecordError> {
 }
 
 fn unfinished(sid: &str, pending: &PendingTransfer) -> Problem {
-    Problem {
-        origin: pending.origin,
-        message: format!(
+    Problem::skipped(
+        pending.origin,
+        format!(
             "transfer {sid} of task {} was initiated but never completed, failed or canceled in the input; it was not replayed",
             pending.task_sid
         ),
-    }
+    )
 }
