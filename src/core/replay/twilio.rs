@@ -68,6 +68,9 @@ pub struct TwilioAssembler<F: Fn(&str) -> bool> {
     known: F,
     tasks: HashMap<String, Task>,
     transfers: HashMap<String, PendingTransfer>,
+    /// Completions that came before their initiation (pages newest first), by
+    /// transfer SID: (time, origin).
+    completions: HashMap<String, (Timestamp, Origin)>,
 }
 
 impl<F: Fn(&str) -> bool> TwilioAssembler<F> {
@@ -76,6 +79,7 @@ impl<F: Fn(&str) -> bool> TwilioAssembler<F> {
             known,
             tasks: HashMap::new(),
             transfers: HashMap::new(),
+            completions: HashMap::new(),
         }
     }
 
@@ -149,62 +153,58 @@ impl<F: Fn(&str) -> bool> TwilioAssembler<F> {
                             })
                     })
                     .transpose()?;
-                self.transfers.insert(
-                    transfer_sid,
-                    PendingTransfer {
-                        task_sid: task_sid.clone(),
-                        // The queue the task is in when the transfer starts.
-                        from: queue.clone().or_else(|| task.queue.clone()),
-                        to: data.transfer_to.clone().filter(|to| !to.is_empty()),
-                        mode,
-                        worker: data.transfer_initiating_worker_sid.clone(),
-                        initiated: at,
-                        origin,
-                    },
-                );
+                let pending = PendingTransfer {
+                    task_sid: task_sid.clone(),
+                    // The queue the task is in when the transfer starts.
+                    from: queue.clone().or_else(|| task.queue.clone()),
+                    to: data.transfer_to.clone().filter(|to| !to.is_empty()),
+                    mode,
+                    worker: data.transfer_initiating_worker_sid.clone(),
+                    initiated: at,
+                    origin,
+                };
+                match self.completions.remove(&transfer_sid) {
+                    Some((completed, completed_origin)) => {
+                        let hop = completed_hop(
+                            &transfer_sid,
+                            pending,
+                            call_id,
+                            task.caller.clone(),
+                            completed,
+                            completed_origin,
+                        )?;
+                        out.push(hop);
+                    }
+                    None => {
+                        self.transfers.insert(transfer_sid, pending);
+                    }
+                }
             }
             "task.transfer-completed" => {
                 let transfer_sid = transfer_sid(data, event_type)?;
-                let pending = self.transfers.remove(&transfer_sid).ok_or_else(|| {
-                    RecordError::new(format!(
-                        "transfer {transfer_sid} completed, but its task.transfer-initiated event is not in the input within the reorder window"
-                    ))
-                })?;
-                let from = pending.from.ok_or_else(|| {
-                    RecordError::new(format!(
-                        "transfer {transfer_sid}: the task's queue is unknown (no task_queue_sid or task_queue_name before it)"
-                    ))
-                })?;
-                let to = pending.to.ok_or_else(|| {
-                    RecordError::new(format!("transfer {transfer_sid} has no transfer_to"))
-                })?;
-                let name = |value: &str, field| {
-                    parse_department_name(value, field)
-                        .map_err(|error| RecordError::new(error.to_string()))
+                let Some(pending) = self.transfers.remove(&transfer_sid) else {
+                    self.completions.insert(transfer_sid, (at, origin));
+                    return Ok(());
                 };
-                out.push(HistoryEvent {
+                let to = pending.to.clone();
+                out.push(completed_hop(
+                    &transfer_sid,
+                    pending,
+                    call_id,
+                    task.caller.clone(),
                     at,
                     origin,
-                    kind: EventKind::Transfer(TransferRequest {
-                        event_id: event_id(&format!("twilio:{transfer_sid}"))?,
-                        call_id,
-                        from: name(&from, "task_queue_name")?,
-                        to: name(&to, "transfer_to")?,
-                        mode: pending.mode,
-                        intent: None,
-                        callback_number: task.caller.clone(),
-                        agent_id: pending.worker,
-                        occurred_at: Some(at),
-                    }),
-                });
+                )?);
                 // The call is now where the transfer sent it, until an event
                 // names its queue again.
                 if queue.is_none() {
-                    task.queue = Some(to);
+                    task.queue = to;
                 }
             }
             "task.transfer-failed" | "task.transfer-canceled" => {
-                self.transfers.remove(&transfer_sid(data, event_type)?);
+                let transfer_sid = transfer_sid(data, event_type)?;
+                self.transfers.remove(&transfer_sid);
+                self.completions.remove(&transfer_sid);
             }
             "task.completed" | "task.canceled" => {
                 let outcome = if event_type == "task.completed" {
@@ -237,6 +237,13 @@ impl<F: Fn(&str) -> bool> TwilioAssembler<F> {
     /// and never completed, failed or canceled becomes a problem.
     pub fn evict(&mut self, before: Timestamp, problems: &mut Vec<Problem>) {
         self.tasks.retain(|_, task| task.last >= before);
+        self.completions.retain(|sid, (at, origin)| {
+            let keep = *at >= before;
+            if !keep {
+                problems.push(uninitiated(sid, *origin));
+            }
+            keep
+        });
         self.transfers.retain(|sid, pending| {
             let keep = pending.initiated >= before;
             if !keep {
@@ -253,11 +260,17 @@ impl<F: Fn(&str) -> bool> TwilioAssembler<F> {
         for (sid, pending) in left {
             problems.push(unfinished(&sid, &pending));
         }
+        let mut completions: Vec<(String, (Timestamp, Origin))> =
+            self.completions.drain().collect();
+        completions.sort_by_key(|(_, (_, origin))| *origin);
+        for (sid, (_, origin)) in completions {
+            problems.push(uninitiated(&sid, origin));
+        }
         self.tasks.clear();
     }
 
     pub fn held(&self) -> usize {
-        self.tasks.len() + self.transfers.len()
+        self.tasks.len() + self.transfers.len() + self.completions.len()
     }
 
     /// The task's queue as the rules know it: the SID when the rules have it as an
@@ -280,6 +293,52 @@ impl<F: Fn(&str) -> bool> TwilioAssembler<F> {
             })
             .transpose()
     }
+}
+
+/// The hop of a transfer that completed at `at`.
+fn completed_hop(
+    transfer_sid: &str,
+    pending: PendingTransfer,
+    call_id: CallId,
+    caller: Option<String>,
+    at: Timestamp,
+    origin: Origin,
+) -> Result<HistoryEvent, RecordError> {
+    let from = pending.from.ok_or_else(|| {
+        RecordError::new(format!(
+            "transfer {transfer_sid}: the task's queue is unknown (no task_queue_sid or task_queue_name before it)"
+        ))
+    })?;
+    let to = pending
+        .to
+        .ok_or_else(|| RecordError::new(format!("transfer {transfer_sid} has no transfer_to")))?;
+    let name = |value: &str, field| {
+        parse_department_name(value, field).map_err(|error| RecordError::new(error.to_string()))
+    };
+    Ok(HistoryEvent {
+        at,
+        origin,
+        kind: EventKind::Transfer(TransferRequest {
+            event_id: event_id(&format!("twilio:{transfer_sid}"))?,
+            call_id,
+            from: name(&from, "task_queue_name")?,
+            to: name(&to, "transfer_to")?,
+            mode: pending.mode,
+            intent: None,
+            callback_number: caller,
+            agent_id: pending.worker,
+            occurred_at: Some(at),
+        }),
+    })
+}
+
+fn uninitiated(sid: &str, origin: Origin) -> Problem {
+    Problem::skipped(
+        origin,
+        format!(
+            "transfer {sid} completed, but its task.transfer-initiated event is not in the input; it was not replayed"
+        ),
+    )
 }
 
 fn transfer_sid(data: &RawEventData, event_type: &str) -> Result<String, RecordError> {
