@@ -140,6 +140,49 @@ pub fn json_records<T: DeserializeOwned>(
     }
 }
 
+/// Reads JSON records that stand alone (no wrapper object): JSON Lines, several
+/// per line (Kinesis Firehose's concatenation), or one array. JSON Lines are read
+/// a line at a time and parsed from the slice, the fast path; an array, or
+/// objects spread over several lines, go through [`json_records`].
+pub fn json_values<T: DeserializeOwned>(
+    reader: &mut dyn BufRead,
+    mut each: impl FnMut(Record<T>) -> Flow,
+) -> Result<(), String> {
+    let buffer = reader
+        .fill_buf()
+        .map_err(|error| format!("read failed: {error}"))?;
+    let start = buffer
+        .iter()
+        .position(|byte| !byte.is_ascii_whitespace())
+        .unwrap_or(buffer.len());
+    let lines_hold_records = buffer.get(start) != Some(&b'[')
+        && buffer[start..]
+            .iter()
+            .position(|&byte| byte == b'\n')
+            .is_some_and(|end| {
+                serde_json::Deserializer::from_slice(&buffer[start..start + end])
+                    .into_iter::<serde::de::IgnoredAny>()
+                    .all(|value| value.is_ok())
+            });
+    if !lines_hold_records {
+        return json_records(reader, None, each);
+    }
+    json_lines(reader, |line, bytes| {
+        let mut values = serde_json::Deserializer::from_slice(bytes).into_iter::<T>();
+        for value in &mut values {
+            let record = value.map_err(|error| format!("not a record of this format: {error}"));
+            let failed = record.is_err();
+            if each((line, record)) == Flow::Stop {
+                return Flow::Stop;
+            }
+            if failed {
+                break;
+            }
+        }
+        Flow::Continue
+    })
+}
+
 fn fatal(error: &serde_json::Error) -> (u64, String) {
     (error.line() as u64, error.to_string())
 }

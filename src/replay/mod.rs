@@ -266,7 +266,7 @@ impl Session<'_> {
             }),
             InputFormat::Connect => {
                 let mut assembler = ConnectAssembler::new(known);
-                let result = framing::json_records::<RawCtr>(reader, None, |(line, raw)| {
+                let result = framing::json_values::<RawCtr>(reader, |(line, raw)| {
                     let events = raw.map_err(RecordError::new).and_then(|raw| {
                         let mut out = Vec::new();
                         assembler.push(raw, origin(line), &mut out).map(|()| out)

@@ -28,6 +28,10 @@ use crate::core::rules::Rules;
 /// replay closes it.
 pub const CLOSE_MARGIN: SignedDuration = SignedDuration::from_mins(15);
 
+/// Idle calls taken out of the engine at once: forgetting calls costs a pass over
+/// the engine's stored answers, so it is paid once per batch, not per call.
+const CLOSE_BATCH: usize = 256;
+
 /// How the replay orders and closes.
 #[derive(Debug, Clone, Copy)]
 pub struct ReplayConfig {
@@ -97,6 +101,8 @@ pub struct Replayer<'r> {
     /// (last event time, call) in the order events were released; stale entries
     /// (the call had a newer event since) are skipped when closing.
     expiry: VecDeque<(Timestamp, CallId)>,
+    /// Idle calls waiting to be closed as one batch.
+    closable: Vec<(CallId, OpenCall)>,
     recorded: Vec<RecordedEvent>,
     problems: Vec<Problem>,
     records: u64,
@@ -129,6 +135,7 @@ impl<'r> Replayer<'r> {
             released: None,
             open: HashMap::new(),
             expiry: VecDeque::new(),
+            closable: Vec::new(),
             recorded: Vec::new(),
             problems: Vec::new(),
             records: 0,
@@ -215,7 +222,8 @@ impl<'r> Replayer<'r> {
             self.released = Some(waiting.at);
             self.apply(waiting.event);
         }
-        let open: Vec<(CallId, OpenCall)> = self.open.drain().collect();
+        let mut open: Vec<(CallId, OpenCall)> = std::mem::take(&mut self.closable);
+        open.extend(self.open.drain());
         self.close(open);
         store(std::mem::take(&mut self.recorded))?;
         let (records, skipped, late) = (self.records, self.skipped, self.late);
@@ -252,9 +260,10 @@ impl<'r> Replayer<'r> {
         self.released
     }
 
-    /// Calls open now (for progress and the memory bound).
+    /// Calls open now, or idle and about to be closed (for progress and the
+    /// memory bound).
     pub fn open_calls(&self) -> usize {
-        self.open.len()
+        self.open.len() + self.closable.len()
     }
 
     /// Events waiting in the reorder heap.
@@ -367,7 +376,6 @@ impl<'r> Replayer<'r> {
         else {
             return;
         };
-        let mut closing = Vec::new();
         while let Some((queued_at, _)) = self.expiry.front() {
             if *queued_at >= cutoff {
                 break;
@@ -379,10 +387,13 @@ impl<'r> Replayer<'r> {
                 && call.last < cutoff
                 && let Some(call) = self.open.remove(&call_id)
             {
-                closing.push((call_id, call));
+                self.closable.push((call_id, call));
             }
         }
-        self.close(closing);
+        if self.closable.len() >= CLOSE_BATCH {
+            let closing = std::mem::take(&mut self.closable);
+            self.close(closing);
+        }
     }
 
     fn close(&mut self, calls: Vec<(CallId, OpenCall)>) {
@@ -429,5 +440,69 @@ fn describe(duration: SignedDuration) -> String {
         0..=119 => format!("{seconds} s"),
         120..=7199 => format!("{} min", seconds / 60),
         _ => format!("{} h", seconds / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::engine::{EventId, TransferRequest};
+    use crate::core::rules::TransferMode;
+
+    fn transfer(call: u64, hop: u64, from: &str, to: &str, at: Timestamp) -> HistoryEvent {
+        HistoryEvent {
+            at,
+            origin: Origin {
+                input: 0,
+                line: call * 2 + hop,
+            },
+            kind: EventKind::Transfer(TransferRequest {
+                event_id: EventId::parse(&format!("{call}-{hop}")).unwrap(),
+                call_id: CallId::parse(&format!("call-{call}")).unwrap(),
+                from: from.to_owned(),
+                to: to.to_owned(),
+                mode: Some(TransferMode::Warm),
+                intent: None,
+                callback_number: Some("+14155550123".to_owned()),
+                agent_id: None,
+                occurred_at: Some(at),
+            }),
+        }
+    }
+
+    #[test]
+    fn open_calls_stay_bounded_by_the_time_window_not_the_history_length() {
+        let rules = Rules::default();
+        let config = ReplayConfig {
+            reorder_window: SignedDuration::from_hours(1),
+            keep_recorded: false,
+        };
+        let mut replayer = Replayer::new(&rules, None, config);
+        let start = Timestamp::from_second(1_800_000_000).unwrap();
+        let (mut most_open, mut most_waiting) = (0, 0);
+        let calls = 10_000u64;
+        for call in 0..calls {
+            // A call every 10 s of event time, each a ping-pong a minute long.
+            let at = start + SignedDuration::from_secs(call as i64 * 10);
+            replayer.push(transfer(call, 0, "a", "b", at));
+            replayer.push(transfer(
+                call,
+                1,
+                "b",
+                "a",
+                at + SignedDuration::from_secs(60),
+            ));
+            most_open = most_open.max(replayer.open_calls());
+            most_waiting = most_waiting.max(replayer.waiting());
+        }
+        // Events wait for the reorder window (1 h: 720 events at two per 10 s);
+        // calls stay open for the idle time before closing (30 min + 15 min, and
+        // their minute: 276 calls), plus a closing batch (256).
+        assert!(most_waiting <= 722, "{most_waiting} events waiting at once");
+        assert!(most_open <= 276 + 256, "{most_open} calls open at once");
+        let finished = replayer.finish();
+        assert_eq!(finished.report.summary.calls, calls);
+        assert_eq!(finished.report.summary.transfers, 2 * calls);
+        assert_eq!(finished.report.summary.calls_with_loop, calls);
     }
 }
