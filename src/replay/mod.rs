@@ -357,7 +357,11 @@ impl Session<'_> {
     }
 
     /// Takes one record's events (or why it has none).
-    fn record(&mut self, origin: Origin, events: Result<Vec<HistoryEvent>, RecordError>) -> Flow {
+    fn record(
+        &mut self,
+        origin: Origin,
+        events: Result<impl IntoIterator<Item = HistoryEvent>, RecordError>,
+    ) -> Flow {
         self.replayer.count_record();
         self.progress.record();
         match events {

@@ -65,6 +65,9 @@ pub struct Engine {
     /// (last loop time, call) for listing looping calls newest first.
     loops_index: BTreeSet<(Timestamp, CallId)>,
     open_calls: usize,
+    /// Stored ends and callback marks that a newer one replaced: still answered
+    /// on redelivery, but no longer reachable from their call.
+    superseded: usize,
 }
 
 impl Engine {
@@ -307,8 +310,10 @@ impl Engine {
         let Some(record) = self.calls.get_mut(&request.call_id) else {
             return;
         };
-        if record.ended.is_none() {
-            self.open_calls -= 1;
+        match &record.ended {
+            None => self.open_calls -= 1,
+            Some(previous) if previous.event_id != request.event_id => self.superseded += 1,
+            Some(_) => {}
         }
         // A second, different end event replaces the first: the newest word wins.
         record.ended = Some(CallEnd {
@@ -338,6 +343,9 @@ impl Engine {
                 call_id: request.call_id,
             });
         };
+        if record.callback.is_some() {
+            self.superseded += 1;
+        }
         record.callback = Some(CallbackMark {
             event_id: request.event_id.clone(),
             status: request.status,
@@ -464,10 +472,13 @@ impl Engine {
             }
             taken.push(record);
         }
-        // Ends and callback marks replaced by newer ones are still in `answers`.
-        if !taken.is_empty() {
+        // Ends and callback marks replaced by newer ones are still in `answers`;
+        // finding them takes a pass over every stored answer, so only when some exist.
+        if self.superseded > 0 && !taken.is_empty() {
+            let before = self.answers.len();
             self.answers
                 .retain(|_, event| self.calls.contains_key(event.call_id()));
+            self.superseded = self.superseded.saturating_sub(before - self.answers.len());
         }
         taken
     }
@@ -685,5 +696,30 @@ mod history_tests {
         assert!(engine.call("call").is_none());
         assert!(engine.recorded(&EventId::parse("1").unwrap()).is_none());
         assert_eq!(engine.active_calls(), 0);
+    }
+
+    #[test]
+    fn taking_a_call_also_forgets_the_ends_a_newer_end_replaced() {
+        let rules = Rules::default();
+        let mut engine = Engine::new();
+        engine
+            .record_history(&rules, hop("1", "a", "b", 0), at(0))
+            .unwrap();
+        for (id, second) in [("end-1", 10), ("end-2", 20)] {
+            let end = EndRequest {
+                event_id: EventId::parse(id).unwrap(),
+                call_id: CallId::parse("call").unwrap(),
+                outcome: CallOutcome::Resolved,
+                occurred_at: Some(at(second)),
+            };
+            engine.end_call(end, at(second)).unwrap();
+        }
+        engine.take_calls(&[CallId::parse("call").unwrap()]);
+        for id in ["1", "end-1", "end-2"] {
+            assert!(
+                engine.recorded(&EventId::parse(id).unwrap()).is_none(),
+                "{id}"
+            );
+        }
     }
 }

@@ -54,11 +54,12 @@ struct OpenCall {
     in_engine: bool,
 }
 
-/// An event waiting in the reorder heap, ordered by time then arrival.
+/// An event waiting in the reorder heap, ordered by time then arrival. The event
+/// is boxed: the heap moves its entries on every push and pop.
 struct Waiting {
     at: Timestamp,
     sequence: u64,
-    event: HistoryEvent,
+    event: Box<HistoryEvent>,
 }
 
 impl PartialEq for Waiting {
@@ -178,7 +179,7 @@ impl<'r> Replayer<'r> {
         self.waiting.push(Reverse(Waiting {
             at: event.at,
             sequence: self.sequence,
-            event,
+            event: Box::new(event),
         }));
         let Some(due) = self
             .newest_seen
@@ -196,7 +197,7 @@ impl<'r> Replayer<'r> {
                 break;
             };
             self.released = Some(waiting.at);
-            self.apply(waiting.event);
+            self.apply(*waiting.event);
             released_any = true;
         }
         if released_any {
@@ -220,7 +221,7 @@ impl<'r> Replayer<'r> {
     ) -> Result<Finished, E> {
         while let Some(Reverse(waiting)) = self.waiting.pop() {
             self.released = Some(waiting.at);
-            self.apply(waiting.event);
+            self.apply(*waiting.event);
         }
         let mut open: Vec<(CallId, OpenCall)> = std::mem::take(&mut self.closable);
         open.extend(self.open.drain());
@@ -283,9 +284,7 @@ impl<'r> Replayer<'r> {
         let in_engine = match event.kind {
             EventKind::Seen(_) => false,
             EventKind::Transfer(request) => {
-                let answers = record_in_lanes(&mut self.current, self.other.as_mut(), |lane| {
-                    lane.engine.record_history(lane.rules, request.clone(), at)
-                });
+                let answers = record_in_lanes(&mut self.current, self.other.as_mut(), request, at);
                 match answers {
                     Ok((answer, other, fresh)) => {
                         if fresh {
@@ -417,19 +416,26 @@ impl<'r> Replayer<'r> {
     }
 }
 
-/// Runs `record` in the current lane and, when comparing, the other one. Returns
-/// the current answer, the other answer and whether the event was new.
-fn record_in_lanes<'r>(
-    current: &mut Lane<'r>,
-    other: Option<&mut Lane<'r>>,
-    mut record: impl FnMut(
-        &mut Lane<'r>,
-    ) -> Result<crate::core::engine::Outcome<TransferAnswer>, EngineError>,
+/// Records a transfer in the current lane and, when comparing, the other one.
+/// Returns the current answer, the other answer and whether the event was new.
+fn record_in_lanes(
+    current: &mut Lane<'_>,
+    other: Option<&mut Lane<'_>>,
+    request: crate::core::engine::TransferRequest,
+    at: Timestamp,
 ) -> Result<(TransferAnswer, Option<TransferAnswer>, bool), EngineError> {
-    let outcome = record(current)?;
-    let other = match other {
-        Some(lane) => Some(record(lane)?.answer),
-        None => None,
+    let (outcome, other) = match other {
+        Some(lane) => {
+            let outcome = current
+                .engine
+                .record_history(current.rules, request.clone(), at)?;
+            let other = lane.engine.record_history(lane.rules, request, at)?;
+            (outcome, Some(other.answer))
+        }
+        None => (
+            current.engine.record_history(current.rules, request, at)?,
+            None,
+        ),
     };
     Ok((outcome.answer, other, !outcome.replayed))
 }

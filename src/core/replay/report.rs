@@ -114,7 +114,7 @@ impl<'r> ReportBuilder<'r> {
     pub fn new(rules: &'r Rules) -> Self {
         Self {
             rules,
-            batch: Vec::new(),
+            batch: Vec::with_capacity(BATCH),
             summary: Summary::default(),
             by_code: BTreeMap::new(),
             departments: Vec::new(),
@@ -229,7 +229,15 @@ impl<'r> ReportBuilder<'r> {
         if self.batch.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.batch);
+        // The batch's allocation is kept for the next one: growing and freeing a
+        // large vector per batch costs more than the statistics.
+        let mut batch = std::mem::take(&mut self.batch);
+        self.fold_batch(&batch);
+        batch.clear();
+        self.batch = batch;
+    }
+
+    fn fold_batch(&mut self, batch: &[CallRecord]) {
         let times = batch
             .iter()
             .flat_map(|call| call.hops.iter().map(|hop| hop.occurred_at));
@@ -248,7 +256,7 @@ impl<'r> ReportBuilder<'r> {
         let summary = &mut self.summary;
         summary.first_event = Some(summary.first_event.map_or(first, |known| known.min(first)));
         summary.last_event = Some(summary.last_event.map_or(last, |known| known.max(last)));
-        let overview = stats::overview(&batch, &window);
+        let overview = stats::overview(batch, &window);
         summary.calls += batch.len() as u64;
         summary.calls_transferred += overview.calls;
         summary.transfers += overview.transfers;
@@ -258,7 +266,7 @@ impl<'r> ReportBuilder<'r> {
         summary.cold_transfers += overview.cold_transfers;
         summary.missing_callback += overview.missing_callback;
         summary.callbacks_owed += overview.callbacks_owed;
-        for call in &batch {
+        for call in batch {
             *self.hops.entry(call.transfers_taken()).or_default() += 1;
             for hop in &call.hops {
                 for finding in &hop.findings {
@@ -275,7 +283,7 @@ impl<'r> ReportBuilder<'r> {
                 }
             }
         }
-        let matrix = stats::bounce_matrix(&batch, self.rules, &window);
+        let matrix = stats::bounce_matrix(batch, self.rules, &window);
         for (from, row) in matrix.departments.iter().enumerate() {
             for (to, name) in matrix.departments.iter().enumerate() {
                 let (transfers, bounces) = (matrix.transfers[from][to], matrix.bounces[from][to]);
@@ -286,7 +294,7 @@ impl<'r> ReportBuilder<'r> {
                 }
             }
         }
-        for row in stats::departments_table(&batch, self.rules, &window) {
+        for row in stats::departments_table(batch, self.rules, &window) {
             match self.department_index.get(&row.department) {
                 Some(&index) => {
                     let total = &mut self.departments[index];
@@ -305,7 +313,7 @@ impl<'r> ReportBuilder<'r> {
             }
         }
         self.flagged
-            .extend(stats::flagged_calls(&batch, &window, batch.len()));
+            .extend(stats::flagged_calls(batch, &window, batch.len()));
         self.flagged.sort_by(|a, b| {
             b.verdict
                 .cmp(&a.verdict)
