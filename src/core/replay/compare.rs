@@ -166,13 +166,13 @@ impl CompareBuilder {
                 transfers,
             })
             .collect();
-        verdicts.sort_by(|a, b| b.transfers.cmp(&a.transfers));
+        verdicts.sort_by_key(|change| std::cmp::Reverse(change.transfers));
         let mut by_pair: Vec<PairChange> = self
             .pairs
             .into_iter()
             .map(|((from, to), changed)| PairChange { from, to, changed })
             .collect();
-        by_pair.sort_by(|a, b| b.changed.cmp(&a.changed));
+        by_pair.sort_by_key(|pair| std::cmp::Reverse(pair.changed));
         Comparison {
             changed: self.changed,
             verdicts,
