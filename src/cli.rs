@@ -44,6 +44,9 @@ pub enum Command {
     Openapi,
     /// Run the transfer webhook service.
     Serve(Box<crate::server::ServeArgs>),
+    /// Replay call history through the engine: how many calls bounced, and what a
+    /// rules change would change.
+    Replay(Box<crate::replay::ReplayArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -127,6 +130,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Ok(EXIT_CLEAN)
         }
         Command::Serve(args) => crate::server::run_from_cli(*args),
+        Command::Replay(args) => crate::replay::run(&args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

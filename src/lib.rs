@@ -16,6 +16,7 @@ pub mod http;
 pub mod integrations;
 pub mod metrics;
 pub mod render;
+pub mod replay;
 pub mod rules_files;
 pub mod server;
 pub mod store;

@@ -14,6 +14,7 @@ pub mod duration;
 pub mod engine;
 pub mod graph;
 pub mod lint;
+pub mod replay;
 pub mod rules;
 pub mod source;
 pub mod stats;

@@ -6,10 +6,12 @@
 //! (the durable default). A store is handed the metrics registry the server serves
 //! and a clock; it never creates either. It knows nothing of HTTP.
 
+pub mod import;
 mod memory;
 pub mod sqlite;
 mod stats;
 
+pub use import::HistoryImport;
 pub use memory::{MemoryStore, lock_engine};
 pub use sqlite::{OpenError, OpenReport, SqliteStore, StoreConfig};
 pub use stats::StatsKeeper;

@@ -60,7 +60,7 @@ const MIGRATIONS: &[&str] = &[r#"
     CREATE INDEX calls_by_end ON calls (ended_at_ms) WHERE ended_at_ms IS NOT NULL;
 "#];
 
-const DATABASE_FILE: &str = "loopguard.db";
+pub(super) const DATABASE_FILE: &str = "loopguard.db";
 const LOCK_FILE: &str = "loopguard.lock";
 /// Most events one transaction takes; more wait for the next batch.
 const MAX_BATCH: usize = 512;
@@ -197,13 +197,7 @@ impl SqliteStore {
         let started = Instant::now();
         let directory = config.data_dir.clone();
         let shown = directory.display().to_string();
-        if directory.exists() && !directory.is_dir() {
-            return Err(OpenError::NotADirectory { path: shown });
-        }
-        std::fs::create_dir_all(&directory).map_err(|source| OpenError::CreateDirectory {
-            path: shown.clone(),
-            source,
-        })?;
+        prepare_directory(&directory)?;
         let lock = take_lock(&directory)?;
         let database_path = directory.join(DATABASE_FILE);
         let connection = open_connection(&database_path, &config)?;
@@ -347,7 +341,20 @@ impl CallStore for SqliteStore {
     }
 }
 
-fn take_lock(directory: &Path) -> Result<File, OpenError> {
+/// Creates the data directory if it is missing; refuses a path that is not one.
+pub(super) fn prepare_directory(directory: &Path) -> Result<(), OpenError> {
+    let shown = directory.display().to_string();
+    if directory.exists() && !directory.is_dir() {
+        return Err(OpenError::NotADirectory { path: shown });
+    }
+    std::fs::create_dir_all(directory).map_err(|source| OpenError::CreateDirectory {
+        path: shown,
+        source,
+    })
+}
+
+/// Takes the data directory's lock: one loopguard per data directory.
+pub(super) fn take_lock(directory: &Path) -> Result<File, OpenError> {
     let path = directory.join(LOCK_FILE);
     let shown = directory.display().to_string();
     let mut file = std::fs::OpenOptions::new()
@@ -416,7 +423,7 @@ fn database_hint(error: &rusqlite::Error) -> &'static str {
     }
 }
 
-fn open_connection(path: &Path, config: &StoreConfig) -> Result<Connection, OpenError> {
+pub(super) fn open_connection(path: &Path, config: &StoreConfig) -> Result<Connection, OpenError> {
     let shown = path.display().to_string();
     let database_error = |source: rusqlite::Error| OpenError::Database {
         hint: database_hint(&source),
@@ -688,6 +695,7 @@ impl Writer {
                             Some(RecordedEvent::Transfer {
                                 request: original,
                                 answer,
+                                ..
                             }) if original == request => Ok(Outcome {
                                 answer: *answer,
                                 replayed: true,
@@ -801,47 +809,7 @@ impl Writer {
 
     fn commit(&mut self, events: &[RecordedEvent]) -> Result<(), rusqlite::Error> {
         let transaction = self.connection.transaction()?;
-        {
-            let mut insert = transaction.prepare_cached(
-                "INSERT INTO events (event_id, call_id, kind, occurred_at_ms, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            let mut open_call = transaction.prepare_cached(
-                "INSERT OR IGNORE INTO calls (call_id, ended_at_ms) VALUES (?1, NULL)",
-            )?;
-            let mut end_call = transaction
-                .prepare_cached("UPDATE calls SET ended_at_ms = ?2 WHERE call_id = ?1")?;
-            for event in events {
-                let (kind, occurred_at) = match event {
-                    RecordedEvent::Transfer { answer, .. } => ("transfer", answer.occurred_at),
-                    RecordedEvent::End { answer, .. } => ("end", answer.occurred_at),
-                    RecordedEvent::Callback { answer, request } => (
-                        "callback",
-                        answer
-                            .callback
-                            .as_ref()
-                            .map(|mark| mark.occurred_at)
-                            .or(request.occurred_at)
-                            .unwrap_or_default(),
-                    ),
-                };
-                // Serializing our own types to JSON cannot fail.
-                let record = serde_json::to_string(event).unwrap_or_default();
-                insert.execute(params![
-                    event.event_id().as_str(),
-                    event.call_id().as_str(),
-                    kind,
-                    occurred_at.as_millisecond(),
-                    record
-                ])?;
-                open_call.execute(params![event.call_id().as_str()])?;
-                if kind == "end" {
-                    end_call.execute(params![
-                        event.call_id().as_str(),
-                        occurred_at.as_millisecond()
-                    ])?;
-                }
-            }
-        }
+        insert_events(&transaction, events, Duplicates::Refuse)?;
         transaction.commit()
     }
 
@@ -973,4 +941,70 @@ fn delete_calls(
         delete_call.execute(params![call_id])?;
     }
     Ok(())
+}
+
+/// What [`insert_events`] does with an event id already in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Duplicates {
+    /// Fail the transaction: a live event id is answered once, by the engine.
+    Refuse,
+    /// Keep the stored event: importing the same history again changes nothing.
+    Ignore,
+}
+
+/// Inserts events (and their calls) inside `transaction`; returns how many were new.
+pub(super) fn insert_events(
+    transaction: &rusqlite::Transaction<'_>,
+    events: &[RecordedEvent],
+    duplicates: Duplicates,
+) -> Result<usize, rusqlite::Error> {
+    let mut insert = transaction.prepare_cached(match duplicates {
+        Duplicates::Refuse => {
+            "INSERT INTO events (event_id, call_id, kind, occurred_at_ms, record) VALUES (?1, ?2, ?3, ?4, ?5)"
+        }
+        Duplicates::Ignore => {
+            "INSERT OR IGNORE INTO events (event_id, call_id, kind, occurred_at_ms, record) VALUES (?1, ?2, ?3, ?4, ?5)"
+        }
+    })?;
+    let mut open_call = transaction
+        .prepare_cached("INSERT OR IGNORE INTO calls (call_id, ended_at_ms) VALUES (?1, NULL)")?;
+    let mut end_call =
+        transaction.prepare_cached("UPDATE calls SET ended_at_ms = ?2 WHERE call_id = ?1")?;
+    let mut inserted = 0;
+    for event in events {
+        let (kind, occurred_at) = match event {
+            RecordedEvent::Transfer { answer, .. } => ("transfer", answer.occurred_at),
+            RecordedEvent::End { answer, .. } => ("end", answer.occurred_at),
+            RecordedEvent::Callback { answer, request } => (
+                "callback",
+                answer
+                    .callback
+                    .as_ref()
+                    .map(|mark| mark.occurred_at)
+                    .or(request.occurred_at)
+                    .unwrap_or_default(),
+            ),
+        };
+        // Serializing our own types to JSON cannot fail.
+        let record = serde_json::to_string(event).unwrap_or_default();
+        let rows = insert.execute(params![
+            event.event_id().as_str(),
+            event.call_id().as_str(),
+            kind,
+            occurred_at.as_millisecond(),
+            record
+        ])?;
+        if rows == 0 {
+            continue;
+        }
+        inserted += 1;
+        open_call.execute(params![event.call_id().as_str()])?;
+        if kind == "end" {
+            end_call.execute(params![
+                event.call_id().as_str(),
+                occurred_at.as_millisecond()
+            ])?;
+        }
+    }
+    Ok(inserted)
 }

@@ -105,6 +105,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("store", &["core", "clock", "exit", "metrics"]),
     ("http", &["core", "clock", "metrics", "store"]),
     ("integrations", &["core"]),
+    ("replay", &["core", "exit", "rules_files", "store"]),
     (
         "webhook",
         &["core", "clock", "metrics", "store", "http", "integrations"],
@@ -131,7 +132,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "cli",
-        &["core", "render", "rules_files", "clock", "exit", "server"],
+        &[
+            "core",
+            "render",
+            "rules_files",
+            "clock",
+            "exit",
+            "server",
+            "replay",
+        ],
     ),
 ];
 

@@ -17,6 +17,7 @@ mod identities;
 mod lint_cli;
 mod lint_fixtures;
 mod properties;
+mod replay;
 mod robustness;
 mod sarif;
 mod serve_binary;

@@ -203,6 +203,11 @@ pub enum RecordedEvent {
     Transfer {
         request: TransferRequest,
         answer: Box<TransferAnswer>,
+        /// The platform reported the transfer after it happened (a record from its
+        /// history): it moved the call whatever the verdict. Absent (false) for
+        /// transfers asked about before they happened.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        carried_out: bool,
     },
     End {
         request: EndRequest,
