@@ -10,6 +10,7 @@ mod engine_properties;
 mod hot_potato;
 mod lint_cli;
 mod lint_fixtures;
+mod lint_scale;
 mod properties;
 mod robustness;
 mod sarif;
