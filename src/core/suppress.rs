@@ -4,7 +4,7 @@
 //! A suppression that suppresses nothing is itself a finding (`unused-suppression`),
 //! and a malformed one is `invalid-suppression`; neither of those can be suppressed.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use super::codes::LintCode;
 use super::diagnostic::{Diagnostic, Span};

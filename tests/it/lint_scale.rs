@@ -15,7 +15,7 @@ use loopguard::core::codes::LintCode;
 use loopguard::core::diagnostic::Severity;
 use loopguard::core::lint::{DEFAULT_MAX_FINDINGS_PER_FILE, LintReport, lint};
 use loopguard::core::rules::{Parsing, load_rules_with};
-use loopguard::core::source::SourceFile;
+use loopguard::core::source::{SourceFile, SourceId};
 use loopguard::render::{render_concise, render_github, render_human, render_json, render_sarif};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -343,4 +343,109 @@ proptest! {
         prop_assert_eq!(&chunked.0, &whole.0, "model differs for\n{}", text);
         prop_assert_eq!(&chunked.1, &whole.1, "findings differ for\n{}", text);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Per-intent checks with wildcard transfers
+// ---------------------------------------------------------------------------
+
+/// `size` departments in a chain of explicit transfers (one intent per hop, one
+/// intent owned every five departments), and for every tenth department a pair of
+/// side departments that send each other wildcard transfers (cycles no owner can be
+/// reached from) and one explicit transfer into the pair from the chain.
+fn wildcard_rules(size: usize) -> String {
+    let mut text = String::from("[policy]\nmax_hops = 2\n");
+    for index in 0..size {
+        let _ = write!(
+            text,
+            "[[department]]\nid = \"d{index}\"\nentry = {}\nhandles = [\"i{}\"]\n",
+            index == 0,
+            index / 5
+        );
+    }
+    for index in 1..size {
+        let _ = write!(
+            text,
+            "[[transfer]]\nfrom = \"d{}\"\nto = \"d{index}\"\nintents = [\"i{}\"]\n",
+            index - 1,
+            index / 5
+        );
+        if index % 10 == 0 {
+            let _ = write!(
+                text,
+                "[[department]]\nid = \"x{index}\"\n[[department]]\nid = \"y{index}\"\n\
+                 [[transfer]]\nfrom = \"x{index}\"\nto = \"y{index}\"\n\
+                 [[transfer]]\nfrom = \"y{index}\"\nto = \"x{index}\"\n\
+                 [[transfer]]\nfrom = \"d{index}\"\nto = \"x{index}\"\nintents = [\"i{}\"]\n",
+                index / 5 + 1
+            );
+        }
+    }
+    text
+}
+
+#[test]
+fn per_intent_checks_do_not_visit_every_wildcard_for_every_intent() {
+    // Each intent's graph holds all wildcard transfers; walking all of them per
+    // intent made the checks grow with wildcards × intents. Only the checks are
+    // timed here (the rules are built once per size), the fastest of three runs.
+    let time_checks = |size: usize| {
+        let sources = [SourceFile::new("rules.toml", wildcard_rules(size))];
+        let (rules, _) = loopguard::core::rules::load_rules(&sources);
+        let fallback = loopguard::core::diagnostic::Span::new(SourceId(0), 0..0);
+        (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                let findings = loopguard::core::checks::run(&rules, fallback);
+                (started.elapsed(), findings)
+            })
+            .min_by_key(|(elapsed, _)| *elapsed)
+            .expect("three runs")
+    };
+    let (small, _) = time_checks(1_000);
+    let (large, findings) = time_checks(4_000);
+    assert!(
+        large < small * 8 + Duration::from_millis(100),
+        "checks took {large:?} for 4,000 departments, {small:?} for 1,000: not linear"
+    );
+    let trapped = findings
+        .iter()
+        .filter(|finding| finding.code == LintCode::InescapableCycle)
+        .count();
+    assert_eq!(trapped, 399, "one per pair of side departments");
+}
+
+#[test]
+fn a_wildcard_cycle_trapping_many_intents_names_the_first_and_ten_more() {
+    let mut text = String::from(
+        "[[department]]\nid = \"a\"\nentry = true\n[[department]]\nid = \"b\"\n[[department]]\nid = \"owner\"\nhandles = [",
+    );
+    let intents: Vec<String> = (10..40).map(|index| format!("\"i{index}\"")).collect();
+    text.push_str(&intents.join(", "));
+    text.push_str(
+        "]\n[[transfer]]\nfrom = \"a\"\nto = \"b\"\n[[transfer]]\nfrom = \"b\"\nto = \"a\"\n",
+    );
+    let sources = [SourceFile::new("rules.toml", text)];
+    let report = lint(&sources);
+    let cycles: Vec<_> = report
+        .diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.code == LintCode::InescapableCycle)
+        .collect();
+    assert_eq!(cycles.len(), 1, "{cycles:#?}");
+    assert!(
+        cycles[0]
+            .message
+            .starts_with("calls for `i10` can circle a → b → a"),
+        "{}",
+        cycles[0].message
+    );
+    let others: Vec<String> = (11..21).map(|index| format!("`i{index}`")).collect();
+    assert!(
+        cycles[0]
+            .notes
+            .contains(&format!("the same cycle traps {}", others.join(", "))),
+        "{:?}",
+        cycles[0].notes
+    );
 }

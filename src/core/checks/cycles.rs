@@ -1,6 +1,6 @@
 //! Ping-pong pairs and transfer cycles, each reported with a shortest witness.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 use super::Context;
 use crate::core::codes::LintCode;

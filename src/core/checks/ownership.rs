@@ -1,6 +1,6 @@
 //! Intent ownership: every intent handled somewhere, by someone reachable.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use super::Context;
 use crate::core::codes::LintCode;

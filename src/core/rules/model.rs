@@ -5,7 +5,7 @@
 //! what it had to leave out, so a configuration with errors still yields the best
 //! model it can (the linter keeps checking; the server refuses to start on errors).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use toml::Spanned;
 
