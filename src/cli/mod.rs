@@ -5,6 +5,7 @@
 //! module, a variant of [`Command`] and one arm in [`run`].
 
 mod explain;
+mod graph;
 mod lint;
 mod route;
 
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand};
 
 use crate::exit::{Failure, SUCCESS as EXIT_CLEAN};
 
+pub use graph::GraphArgs;
 pub use lint::LintArgs;
 pub use route::RouteArgs;
 
@@ -40,6 +42,8 @@ pub enum Command {
     },
     /// Where should this call go? The intent's owner and the shortest allowed path.
     Route(RouteArgs),
+    /// Export the routing graph (Graphviz dot or Mermaid) with entries and owners marked.
+    Graph(GraphArgs),
     /// Print the JSON Schema of the rules format (for taplo / Even Better TOML).
     Schema,
     /// Print the OpenAPI 3.1 document of the HTTP API (also served at /openapi.json).
@@ -54,6 +58,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Lint(args) => lint::run(&args),
         Command::Explain { code } => explain::run(code.as_deref()),
         Command::Route(args) => route::run(&args),
+        Command::Graph(args) => graph::run(&args),
         Command::Schema => {
             let schema = crate::core::rules::raw::json_schema();
             print_out(&format!(

@@ -6,6 +6,7 @@
 //! per-file cap (`crate::core::lint::OmittedFindings`), and its summary counts them.
 
 mod github;
+pub mod graph;
 mod human;
 mod json;
 mod sarif;

@@ -7,6 +7,7 @@ mod architecture;
 mod crash;
 mod dashboard;
 mod engine_properties;
+mod graph_export;
 mod hot_potato;
 mod lint_cli;
 mod lint_fixtures;
