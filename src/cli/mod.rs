@@ -8,6 +8,7 @@ mod explain;
 mod graph;
 mod lint;
 mod route;
+mod test;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ use crate::exit::{Failure, SUCCESS as EXIT_CLEAN};
 pub use graph::GraphArgs;
 pub use lint::LintArgs;
 pub use route::RouteArgs;
+pub use test::TestArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +44,8 @@ pub enum Command {
     },
     /// Where should this call go? The intent's owner and the shortest allowed path.
     Route(RouteArgs),
+    /// Run rule tests: expected routes, and expected verdicts for transfer chains.
+    Test(TestArgs),
     /// Export the routing graph (Graphviz dot or Mermaid) with entries and owners marked.
     Graph(GraphArgs),
     /// Print the JSON Schema of the rules format (for taplo / Even Better TOML).
@@ -58,6 +62,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Lint(args) => lint::run(&args),
         Command::Explain { code } => explain::run(code.as_deref()),
         Command::Route(args) => route::run(&args),
+        Command::Test(args) => test::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Schema => {
             let schema = crate::core::rules::raw::json_schema();

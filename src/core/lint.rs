@@ -75,46 +75,58 @@ impl LintReport {
     /// order. Rendering thousands of findings helps nobody and costs time and
     /// output in proportion, so every renderer shows these counts instead.
     pub fn cap_per_file(&mut self, max: usize) {
-        if max == 0 {
-            return;
-        }
-        let diagnostics = std::mem::take(&mut self.diagnostics);
-        let mut kept = Vec::with_capacity(diagnostics.len().min(max * 4));
-        let mut start = 0;
-        while start < diagnostics.len() {
-            let source = diagnostics[start].primary.source;
-            let end = diagnostics[start..]
-                .iter()
-                .position(|diagnostic| diagnostic.primary.source != source)
-                .map_or(diagnostics.len(), |offset| start + offset);
-            let file = &diagnostics[start..end];
-            if file.len() <= max {
-                kept.extend_from_slice(file);
-            } else {
-                let mut order: Vec<usize> = (0..file.len()).collect();
-                order.sort_by_key(|&index| (std::cmp::Reverse(file[index].severity), index));
-                let mut chosen = order[..max].to_vec();
-                chosen.sort_unstable();
-                kept.extend(chosen.iter().map(|&index| file[index].clone()));
-                let mut omitted = OmittedFindings {
-                    source,
-                    errors: 0,
-                    warnings: 0,
-                    notes: 0,
-                };
-                for &index in &order[max..] {
-                    match file[index].severity {
-                        Severity::Error => omitted.errors += 1,
-                        Severity::Warning => omitted.warnings += 1,
-                        Severity::Note => omitted.notes += 1,
-                    }
-                }
-                self.omitted.push(omitted);
-            }
-            start = end;
-        }
+        let (kept, omitted) = cap_per_file(std::mem::take(&mut self.diagnostics), max);
         self.diagnostics = kept;
+        self.omitted.extend(omitted);
     }
+}
+
+/// Keeps at most `max` of `diagnostics` per file (0: no limit), errors before
+/// warnings before notes, then by position, and counts the rest per file.
+/// `diagnostics` must be sorted by file and position (`sort_diagnostics`).
+pub fn cap_per_file(
+    diagnostics: Vec<Diagnostic>,
+    max: usize,
+) -> (Vec<Diagnostic>, Vec<OmittedFindings>) {
+    if max == 0 {
+        return (diagnostics, Vec::new());
+    }
+    let mut kept = Vec::with_capacity(diagnostics.len().min(max * 4));
+    let mut omitted = Vec::new();
+    let mut start = 0;
+    while start < diagnostics.len() {
+        let source = diagnostics[start].primary.source;
+        let end = diagnostics[start..]
+            .iter()
+            .position(|diagnostic| diagnostic.primary.source != source)
+            .map_or(diagnostics.len(), |offset| start + offset);
+        let file = &diagnostics[start..end];
+        if file.len() <= max {
+            kept.extend_from_slice(file);
+        } else {
+            let mut order: Vec<usize> = (0..file.len()).collect();
+            order.sort_by_key(|&index| (std::cmp::Reverse(file[index].severity), index));
+            let mut chosen = order[..max].to_vec();
+            chosen.sort_unstable();
+            kept.extend(chosen.iter().map(|&index| file[index].clone()));
+            let mut counts = OmittedFindings {
+                source,
+                errors: 0,
+                warnings: 0,
+                notes: 0,
+            };
+            for &index in &order[max..] {
+                match file[index].severity {
+                    Severity::Error => counts.errors += 1,
+                    Severity::Warning => counts.warnings += 1,
+                    Severity::Note => counts.notes += 1,
+                }
+            }
+            omitted.push(counts);
+        }
+        start = end;
+    }
+    (kept, omitted)
 }
 
 /// Lints one routing configuration made of `sources` (all files of one rules

@@ -14,6 +14,7 @@ pub mod duration;
 pub mod engine;
 pub mod graph;
 pub mod lint;
+pub mod rule_tests;
 pub mod rules;
 pub mod source;
 pub mod stats;

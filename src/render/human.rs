@@ -135,6 +135,21 @@ fn group<'a>(sources: &'a [SourceFile], diagnostic: &'a Diagnostic) -> Group<'a>
     group
 }
 
+/// A snippet of the lines around one span, with a primary underline and label:
+/// for other reports rendered in the same style (test failures).
+pub(super) fn excerpt<'a>(
+    file: &'a SourceFile,
+    span: Span,
+    label: &'a str,
+) -> Snippet<'a, annotate_snippets::Annotation<'a>> {
+    let mark = Mark {
+        span,
+        primary: true,
+        label: Some(label),
+    };
+    snippet(file, &[&mark])
+}
+
 /// Groups a file's marks (sorted by position) so that marks whose lines are close
 /// share a snippet.
 fn clusters<'m, 'a>(file: &SourceFile, marks: &[&'m Mark<'a>]) -> Vec<Vec<&'m Mark<'a>>> {

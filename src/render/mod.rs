@@ -10,6 +10,7 @@ pub mod graph;
 mod human;
 mod json;
 mod sarif;
+pub mod test_report;
 
 use crate::core::diagnostic::{Diagnostic, Severity, Span};
 use crate::core::lint::OmittedFindings;

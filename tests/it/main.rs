@@ -14,6 +14,7 @@ mod lint_fixtures;
 mod lint_scale;
 mod properties;
 mod robustness;
+mod rule_tests;
 mod sarif;
 mod serve_binary;
 mod snapshots;

@@ -221,9 +221,13 @@ fn parse_root(
                     }
                     other => Spanned::new(value_span.start..value_span.end, other),
                 };
-                if let Some(policy) =
-                    deserialize_table::<RawPolicy>(value, "[policy]", origin, diagnostics)
-                {
+                if let Some(policy) = deserialize_table::<RawPolicy>(
+                    value,
+                    "[policy]",
+                    &RULES_GUIDE,
+                    origin,
+                    diagnostics,
+                ) {
                     pieces.policies.push((origin, policy));
                 }
             }
@@ -262,23 +266,35 @@ fn parse_root(
                     let context = format!("[[{name}]]");
                     match name {
                         "intent" => {
-                            if let Some(intent) =
-                                deserialize_table(element, &context, origin, diagnostics)
-                            {
+                            if let Some(intent) = deserialize_table(
+                                element,
+                                &context,
+                                &RULES_GUIDE,
+                                origin,
+                                diagnostics,
+                            ) {
                                 pieces.intents.push((origin, intent));
                             }
                         }
                         "department" => {
-                            if let Some(department) =
-                                deserialize_table(element, &context, origin, diagnostics)
-                            {
+                            if let Some(department) = deserialize_table(
+                                element,
+                                &context,
+                                &RULES_GUIDE,
+                                origin,
+                                diagnostics,
+                            ) {
                                 pieces.departments.push((origin, department));
                             }
                         }
                         _ => {
-                            if let Some(transfer) =
-                                deserialize_table(element, &context, origin, diagnostics)
-                            {
+                            if let Some(transfer) = deserialize_table(
+                                element,
+                                &context,
+                                &RULES_GUIDE,
+                                origin,
+                                diagnostics,
+                            ) {
                                 pieces.transfers.push((origin, transfer));
                             }
                         }
@@ -292,7 +308,7 @@ fn parse_root(
 }
 
 /// Reports and removes keys the struct does not define, with a "did you mean".
-fn check_keys(
+pub(crate) fn check_keys(
     table: &mut DeTable<'_>,
     fields: &[&str],
     context: &str,
@@ -331,12 +347,24 @@ fn check_keys(
     }
 }
 
+/// Where the help of a bad value sends the reader, per file format.
+pub(crate) struct Guide {
+    pub example: &'static str,
+    pub reference: &'static str,
+}
+
+const RULES_GUIDE: Guide = Guide {
+    example: "`loopguard explain invalid-value`",
+    reference: "`loopguard schema`",
+};
+
 /// Deserializes one table. On a bad value, reports it, drops that key and tries
 /// again, so every bad value of the table is reported; a missing required key ends
 /// the attempt.
-fn deserialize_table<'de, T: Deserialize<'de>>(
+pub(crate) fn deserialize_table<'de, T: Deserialize<'de>>(
     mut value: Spanned<DeValue<'de>>,
     context: &str,
+    guide: &Guide,
     origin: Origin,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Spanned<T>> {
@@ -354,11 +382,12 @@ fn deserialize_table<'de, T: Deserialize<'de>>(
                     format!("{context}: {message}"),
                 );
                 diagnostic = if message.starts_with("missing field") {
-                    diagnostic.with_help(
-                        "add the key; `loopguard explain invalid-value` shows an example",
-                    )
+                    diagnostic.with_help(format!("add the key; {} shows an example", guide.example))
                 } else {
-                    diagnostic.with_help("see `loopguard schema` for the expected type and values")
+                    diagnostic.with_help(format!(
+                        "see {} for the expected type and values",
+                        guide.reference
+                    ))
                 };
                 diagnostics.push(diagnostic);
                 if !removed {
