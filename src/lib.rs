@@ -3,8 +3,8 @@
 //! [`core`] is pure (rules model, graph checks, chain engine); [`render`] turns
 //! findings into text; the shells touch files, sockets and the clock: [`store`]
 //! keeps call state, [`http`] holds what every route shares, [`webhook`] and
-//! [`dashboard`] are the routes, [`server`] assembles and runs them, [`cli`] is the
-//! command line. See ARCHITECTURE.md for the map and who may import whom.
+//! [`dashboard`] are the routes, [`server`] assembles and runs them, [`lsp`] is the
+//! editors' language server, [`cli`] is the command line. See ARCHITECTURE.md for the map and who may import whom.
 
 pub mod cli;
 pub mod clock;
@@ -12,6 +12,7 @@ pub mod core;
 pub mod dashboard;
 pub mod exit;
 pub mod http;
+pub mod lsp;
 pub mod metrics;
 pub mod render;
 pub mod rules_files;

@@ -7,6 +7,7 @@
 mod explain;
 mod graph;
 mod lint;
+mod lsp;
 mod route;
 mod test;
 
@@ -19,6 +20,7 @@ use crate::exit::{Failure, SUCCESS as EXIT_CLEAN};
 
 pub use graph::GraphArgs;
 pub use lint::LintArgs;
+pub use lsp::LspArgs;
 pub use route::RouteArgs;
 pub use test::TestArgs;
 
@@ -48,6 +50,8 @@ pub enum Command {
     Test(TestArgs),
     /// Export the routing graph (Graphviz dot or Mermaid) with entries and owners marked.
     Graph(GraphArgs),
+    /// Run the language server for rules files (LSP over stdin/stdout).
+    Lsp(LspArgs),
     /// Print the JSON Schema of the rules format (for taplo / Even Better TOML).
     Schema,
     /// Print the OpenAPI 3.1 document of the HTTP API (also served at /openapi.json).
@@ -64,6 +68,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Route(args) => route::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Lsp(args) => lsp::run(&args),
         Command::Schema => {
             let schema = crate::core::rules::raw::json_schema();
             print_out(&format!(

@@ -13,6 +13,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod engine;
 pub mod graph;
+pub mod ide;
 pub mod lint;
 pub mod rule_tests;
 pub mod rules;

@@ -163,6 +163,28 @@ fn scan(
     }
 }
 
+/// The lint code under `offset` in a `# loopguard: ignore[...]` comment, for hovers.
+pub fn code_at(file: &SourceFile, offset: usize) -> Option<LintCode> {
+    let line = file.line_of(offset);
+    let text = file.line_text(line);
+    let comment_start = comment_start(text)?;
+    let comment = &text[comment_start + 1..];
+    let trimmed = comment.trim_start();
+    let directive = trimmed.strip_prefix("loopguard:")?;
+    let directive_offset = file.line_start(line)
+        + comment_start
+        + 1
+        + (comment.len() - trimmed.len())
+        + "loopguard:".len();
+    let codes = parse_directive(directive).ok()?;
+    codes
+        .into_iter()
+        .find(|(_, range)| {
+            (directive_offset + range.start..=directive_offset + range.end).contains(&offset)
+        })
+        .and_then(|(name, _)| LintCode::parse(name))
+}
+
 /// Byte index of the `#` that starts a comment, skipping `#` inside strings.
 fn comment_start(line: &str) -> Option<usize> {
     let mut quote: Option<char> = None;
@@ -231,6 +253,22 @@ mod tests {
     fn comments_inside_strings_are_not_comments() {
         assert_eq!(comment_start(r##"name = "a # b" # real"##), Some(15));
         assert_eq!(comment_start(r#"name = 'a # b'"#), None);
+    }
+
+    #[test]
+    fn the_code_under_the_cursor_is_found_in_a_suppression() {
+        let file = SourceFile::new(
+            "r.toml",
+            "x = 1\nto = \"b\" # loopguard: ignore[ping-pong-pair, transfer-cycle] reason=\"x\"\n",
+        );
+        let at = |needle: &str| file.text.find(needle).expect("in the text");
+        assert_eq!(code_at(&file, at("pong")), Some(LintCode::PingPongPair));
+        assert_eq!(
+            code_at(&file, at("transfer-cycle") + 3),
+            Some(LintCode::TransferCycle)
+        );
+        assert_eq!(code_at(&file, at("reason")), None);
+        assert_eq!(code_at(&file, 1), None);
     }
 
     #[test]

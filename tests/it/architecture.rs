@@ -124,9 +124,18 @@ const LAYERS: &[(&str, &[&str])] = &[
             "dashboard",
         ],
     ),
+    ("lsp", &["core", "render", "rules_files"]),
     (
         "cli",
-        &["core", "render", "rules_files", "clock", "exit", "server"],
+        &[
+            "core",
+            "render",
+            "rules_files",
+            "clock",
+            "exit",
+            "server",
+            "lsp",
+        ],
     ),
 ];
 

@@ -12,6 +12,7 @@ mod hot_potato;
 mod lint_cli;
 mod lint_fixtures;
 mod lint_scale;
+mod lsp;
 mod properties;
 mod robustness;
 mod rule_tests;

@@ -265,6 +265,7 @@ impl Rules {
             match rules.department_index.get(name.as_str()) {
                 Some(&index) => {
                     rules.policy.escalation = Some(rules.departments[index].id.clone());
+                    rules.policy.escalation_span = Some(escalation_span);
                 }
                 None => diagnostics.push(rules.unknown_department_diagnostic(
                     LintCode::UnknownEscalation,

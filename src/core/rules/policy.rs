@@ -165,6 +165,8 @@ pub struct Policy {
     /// Where `require_warm_transfer` is set, for findings that point at it.
     pub require_warm_transfer_span: Option<Span>,
     pub max_hops_span: Option<Span>,
+    /// The `escalation` value, when it names a known department.
+    pub escalation_span: Option<Span>,
 }
 
 impl Default for Policy {
@@ -179,6 +181,7 @@ impl Default for Policy {
             actions: Actions::default(),
             require_warm_transfer_span: None,
             max_hops_span: None,
+            escalation_span: None,
         }
     }
 }
