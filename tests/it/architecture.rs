@@ -130,6 +130,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "dashboard",
         ],
     ),
+    ("lsp", &["core", "render", "rules_files"]),
     (
         "cli",
         &[
@@ -140,6 +141,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "exit",
             "server",
             "replay",
+            "lsp",
         ],
     ),
 ];

@@ -1060,3 +1060,29 @@ mod fuzz {
         }
     }
 }
+
+/// A reload of a file with thousands of errors must not become a `/readyz` body or
+/// a log line the size of its findings: the loader keeps lint's per-file cap.
+#[test]
+fn rules_with_thousands_of_errors_load_as_a_capped_report() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut text = String::from("[[department]]\nid = \"desk\"\nentry = true\n");
+    for index in 0..5_000 {
+        text.push_str(&format!("typo_{index} = 1\n"));
+    }
+    std::fs::write(directory.path().join("rules.toml"), text).unwrap();
+    match loopguard::rules_files::load_clean_rules(directory.path()) {
+        Err(loopguard::rules_files::LoadFailure::Findings {
+            errors, omitted, ..
+        }) => {
+            assert_eq!(
+                errors.len(),
+                loopguard::core::lint::DEFAULT_MAX_FINDINGS_PER_FILE
+            );
+            let more: usize = omitted.iter().map(|omitted| omitted.total()).sum();
+            assert!(more >= 4_900, "{more} omitted");
+        }
+        Err(loopguard::rules_files::LoadFailure::Unreadable(error)) => panic!("{error}"),
+        Ok(_) => panic!("rules with 5,000 unknown keys were accepted"),
+    }
+}

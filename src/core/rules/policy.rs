@@ -6,11 +6,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::ids::DepartmentId;
+use super::model::Origin;
 use super::raw::{RawAction, RawActions, RawPolicy, RawPolicyMode};
 use crate::core::codes::LintCode;
 use crate::core::diagnostic::{Diagnostic, Span};
 use crate::core::duration::parse_duration;
-use crate::core::source::SourceId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -175,6 +175,8 @@ pub struct Policy {
     /// Where `require_warm_transfer` is set, for findings that point at it.
     pub require_warm_transfer_span: Option<Span>,
     pub max_hops_span: Option<Span>,
+    /// The `escalation` value, when it names a known department.
+    pub escalation_span: Option<Span>,
 }
 
 impl Default for Policy {
@@ -189,18 +191,19 @@ impl Default for Policy {
             actions: Actions::default(),
             require_warm_transfer_span: None,
             max_hops_span: None,
+            escalation_span: None,
         }
     }
 }
 
 pub(super) fn build_policy(
-    source: SourceId,
+    origin: Origin,
     raw: RawPolicy,
     policy: &mut Policy,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(String, Span)> {
     if let Some(max_hops) = raw.max_hops {
-        let max_hops_span = span(source, max_hops.span());
+        let max_hops_span = origin.span(max_hops.span());
         match u32::try_from(*max_hops.get_ref()) {
             Ok(value @ 1..=70) => {
                 policy.max_hops = value;
@@ -218,7 +221,7 @@ pub(super) fn build_policy(
         }
     }
     if let Some(window) = raw.bounce_window {
-        let window_span = span(source, window.span());
+        let window_span = origin.span(window.span());
         match parse_window(window.get_ref()) {
             Ok(milliseconds) => policy.bounce_window_ms = milliseconds,
             Err(message) => diagnostics.push(
@@ -230,7 +233,7 @@ pub(super) fn build_policy(
     }
     if let Some(require) = raw.require_warm_transfer {
         policy.require_warm_transfer = *require.get_ref();
-        policy.require_warm_transfer_span = Some(span(source, require.span()));
+        policy.require_warm_transfer_span = Some(origin.span(require.span()));
     }
     if let Some(require) = raw.require_callback_number {
         policy.require_callback_number = *require.get_ref();
@@ -243,22 +246,18 @@ pub(super) fn build_policy(
     }
     if let Some(actions) = raw.actions {
         build_actions(
-            source,
+            origin,
             actions.into_inner(),
             &mut policy.actions,
             diagnostics,
         );
     }
-    raw.escalation.map(|escalation| {
-        (
-            escalation.get_ref().clone(),
-            span(source, escalation.span()),
-        )
-    })
+    raw.escalation
+        .map(|escalation| (escalation.get_ref().clone(), origin.span(escalation.span())))
 }
 
 fn build_actions(
-    source: SourceId,
+    origin: Origin,
     raw: RawActions,
     actions: &mut Actions,
     diagnostics: &mut Vec<Diagnostic>,
@@ -292,7 +291,7 @@ fn build_actions(
             diagnostics.push(
                 Diagnostic::new(
                     LintCode::InvalidValue,
-                    span(source, action.span()),
+                    origin.span(action.span()),
                     "unknown-department cannot block: the call must still be served",
                 )
                 .with_help("use \"warn\" or \"allow\""),
@@ -316,10 +315,6 @@ pub fn parse_window(text: &str) -> Result<i64, String> {
     }
     // In range, so it fits in i64.
     Ok(milliseconds as i64)
-}
-
-fn span(source: SourceId, range: std::ops::Range<usize>) -> Span {
-    Span::new(source, range)
 }
 
 #[cfg(test)]
