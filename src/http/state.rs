@@ -71,7 +71,7 @@ pub struct IntegrationSecrets {
 /// A new event, as announced to live views.
 #[derive(Debug, Clone, Serialize)]
 pub struct LiveUpdate {
-    /// `transfer`, `end` or `callback`.
+    /// `transfer`, `end`, `callback` or `promise`.
     pub kind: &'static str,
     pub call_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]

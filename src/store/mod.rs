@@ -21,8 +21,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::core::engine::{
-    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome,
-    TransferAnswer, TransferRequest,
+    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome, Promise,
+    PromiseEvent, TransferAnswer, TransferRequest,
 };
 use crate::core::rules::Rules;
 use crate::core::stats::StatsIndex;
@@ -59,6 +59,15 @@ pub trait CallStore: Send + Sync + 'static {
         request: CallbackRequest,
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<CallRecord>>;
+
+    /// Records a promise made or closed (`Engine::promise`); `rules` resolve the
+    /// department a new promise names. Durable like every event.
+    fn record_promise(
+        &self,
+        rules: Arc<Rules>,
+        event: PromiseEvent,
+        received_at: Timestamp,
+    ) -> StoreFuture<'_, Outcome<Promise>>;
 
     /// Runs `read` with the engine's state; `read` must be quick (it holds a lock).
     fn read(&self, read: &mut dyn FnMut(&Engine));

@@ -16,6 +16,7 @@ mod hot_potato;
 mod identities;
 mod lint_cli;
 mod lint_fixtures;
+mod promises;
 mod properties;
 mod robustness;
 mod sarif;

@@ -14,6 +14,7 @@
 
 mod answer;
 mod judge;
+mod promise;
 mod record;
 mod request;
 
@@ -26,11 +27,15 @@ pub use answer::{
     Verdict,
 };
 pub use judge::{Judgement, is_e164};
-pub use record::{CallEnd, CallRecord, CallbackMark, Hop, Omitted, RecordedEvent};
+pub use record::{
+    CallEnd, CallRecord, CallbackMark, Hop, MAX_PROMISES_PER_CALL, Omitted, Promise,
+    PromiseClosure, RecordedEvent,
+};
 pub use request::{
     CallId, CallOutcome, CallbackRequest, CallbackStatus, EndRequest, EventId, InputError,
-    MAX_CALLBACK_NUMBER_LENGTH, MAX_EXTERNAL_ID_LENGTH, TransferRequest, parse_callback_number,
-    parse_department_name,
+    MAX_CALLBACK_NUMBER_LENGTH, MAX_EXTERNAL_ID_LENGTH, MAX_PROMISE_TEXT_LENGTH,
+    PromiseCloseRequest, PromiseEvent, PromiseId, PromiseOutcome, PromiseRequest, TransferRequest,
+    parse_callback_number, parse_department_name,
 };
 
 use crate::core::rules::{PolicyMode, Rules};
@@ -54,6 +59,24 @@ pub enum EngineError {
     },
     #[error("no transfer was recorded for call `{call_id}`; send its transfers before its end")]
     UnknownCall { call_id: CallId },
+    #[error(
+        "call `{call_id}` already has a promise `{promise_id}` made by another event; give a new promise a new promise_id"
+    )]
+    PromiseExists {
+        call_id: CallId,
+        promise_id: PromiseId,
+    },
+    #[error(
+        "call `{call_id}` has no promise `{promise_id}`; record it with POST /v1/calls/{call_id}/promises first"
+    )]
+    UnknownPromise {
+        call_id: CallId,
+        promise_id: PromiseId,
+    },
+    #[error(
+        "call `{call_id}` already holds {MAX_PROMISES_PER_CALL} promises, the most one call may hold"
+    )]
+    TooManyPromises { call_id: CallId },
 }
 
 /// Hops kept per call by default: far more than any real call takes, few enough
@@ -226,6 +249,7 @@ impl Engine {
                 last_loop_at: None,
                 callback: None,
                 omitted: record::Omitted::default(),
+                promises: Vec::new(),
             });
         let position = record
             .hops
@@ -424,6 +448,9 @@ impl Engine {
             RecordedEvent::Callback { answer, .. } => {
                 answer.callback.as_ref().map(|mark| mark.occurred_at)
             }
+            RecordedEvent::Promise { .. } | RecordedEvent::PromiseClosed { .. } => {
+                Some(event.occurred_at())
+            }
         };
         if let Some(at) = event_time
             && (self.calls.contains_key(event.call_id())
@@ -461,6 +488,9 @@ impl Engine {
                 if let Some(record) = self.calls.get_mut(&request.call_id) {
                     record.callback = answer.callback.clone();
                 }
+            }
+            RecordedEvent::Promise { answer, .. } | RecordedEvent::PromiseClosed { answer, .. } => {
+                self.replay_promise(answer)
             }
         }
         self.answers.insert(event.event_id().clone(), event);

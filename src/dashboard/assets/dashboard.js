@@ -48,7 +48,7 @@
       if (opened) { schedule(); }
       opened = true;
     });
-    ["transfer", "end", "callback", "lagged"].forEach(function (kind) {
+    ["transfer", "end", "callback", "promise", "lagged"].forEach(function (kind) {
       source.addEventListener(kind, schedule);
     });
     source.onerror = function () {
