@@ -122,9 +122,15 @@ async fn run(calls: usize, iterations: usize, span_minutes: usize) {
     let (median, max) = timed(iterations, || {
         let mut rows = 0;
         store.read_stats(&mut |index| {
-            rows = views::departments_table(index, &rules, &window, MAX_UNKNOWN_DEPARTMENTS_SHOWN)
-                .0
-                .len();
+            rows = views::departments_table(
+                index,
+                &rules,
+                &window,
+                MAX_UNKNOWN_DEPARTMENTS_SHOWN,
+                window.to,
+            )
+            .0
+            .len();
         });
         rows
     });
@@ -135,7 +141,8 @@ async fn run(calls: usize, iterations: usize, span_minutes: usize) {
         let mut rows = 0;
         store.read(&mut |engine| {
             let calls: Vec<&CallRecord> = engine.calls().collect();
-            rows = stats::departments_table(calls.iter().copied(), &rules, &window).len();
+            rows =
+                stats::departments_table(calls.iter().copied(), &rules, &window, window.to).len();
         });
         rows
     });

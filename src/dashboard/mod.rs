@@ -454,11 +454,12 @@ async fn departments(
         .transpose()?
         .unwrap_or(0);
     let window = window_of(&state, &query);
+    let now = state.clock.now();
     let rules = state.rules.load_full();
     let key = query.key(&format!("departments.{}", format.as_str()));
     Ok(view(&state, &computer, key, move |index| {
         let (mut rows, other_unknown) =
-            views::departments_table(index, &rules, &window, MAX_UNKNOWN_DEPARTMENTS_SHOWN);
+            views::departments_table(index, &rules, &window, MAX_UNKNOWN_DEPARTMENTS_SHOWN, now);
         if let Some(column) = &query.sort {
             // The column was checked above.
             let _ = pages::sort_departments(&mut rows, column);
