@@ -156,6 +156,10 @@ impl CallStore for MemoryStore {
         Box::pin(std::future::ready(result))
     }
 
+    fn rules_installed(&self, rules: &Arc<Rules>) {
+        self.stats.rules_seen(rules);
+    }
+
     fn read(&self, read: &mut dyn FnMut(&Engine)) {
         read(&lock_engine(&self.engine));
     }

@@ -69,6 +69,11 @@ pub trait CallStore: Send + Sync + 'static {
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<Promise>>;
 
+    /// The rules just put in force (at start and on each reload): the statistics
+    /// judge follow-ups by their policy (`callback_within`) and keep their
+    /// departments apart, whether or not an event has arrived since.
+    fn rules_installed(&self, rules: &Arc<Rules>);
+
     /// Runs `read` with the engine's state; `read` must be quick (it holds a lock).
     fn read(&self, read: &mut dyn FnMut(&Engine));
 

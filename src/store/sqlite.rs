@@ -354,6 +354,10 @@ impl CallStore for SqliteStore {
         self.submit(job, answer)
     }
 
+    fn rules_installed(&self, rules: &Arc<Rules>) {
+        self.stats.rules_seen(rules);
+    }
+
     fn read(&self, read: &mut dyn FnMut(&Engine)) {
         read(&lock_engine(&self.engine));
     }

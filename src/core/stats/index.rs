@@ -799,6 +799,11 @@ impl StatsIndex {
         }
     }
 
+    /// Open callbacks (owed) and open promises now.
+    pub fn open_follow_ups(&self) -> (u64, u64) {
+        (self.owed.len() as u64, self.promises.len() as u64)
+    }
+
     /// Overdue callbacks and overdue promises now.
     pub fn overdue(&self, now: Timestamp) -> (u64, u64) {
         let callbacks = self.overdue_callbacks(now).count() as u64;
