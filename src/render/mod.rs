@@ -1,11 +1,15 @@
 //! Renderers: the same list of findings as human (rustc-style), concise, JSON,
-//! SARIF 2.1.0 or GitHub workflow annotations. Pure functions from findings and
-//! sources to a `String`; the CLI decides where it goes and whether to colour it.
+//! SARIF 2.1.0 or GitHub workflow annotations; and the routing graph as SVG
+//! (`graph_layout`, `graph_svg`), shared by the dashboard and the CLI. Pure
+//! functions to a `String` or markup; the caller decides where it goes.
 
 mod github;
+pub mod graph_layout;
+pub mod graph_svg;
 mod human;
 mod json;
 mod sarif;
+pub mod visible;
 
 use crate::core::diagnostic::{Diagnostic, Span};
 use crate::core::source::{LineColumn, SourceFile};

@@ -10,6 +10,7 @@ mod crash;
 mod dashboard;
 mod engine_properties;
 mod genesys;
+mod graph_drawing;
 mod hostile;
 mod hostile_dashboard;
 mod hot_potato;
