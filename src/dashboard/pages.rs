@@ -490,7 +490,11 @@ pub fn graph(chrome: &Chrome, graph: &GraphTraffic, query: &ViewQuery) -> Markup
             button type="button" data-zoom="reset" title="Fit" { "Fit" }
         }
         div.scroll.pan-zoom data-testid="graph-viewport" {
-            (graph_svg::traffic_svg(graph, Some(&link), query.focus.as_deref()))
+            (graph_svg::traffic_svg(graph, &graph_svg::SvgOptions {
+                node_link: Some(&link),
+                focus: query.focus.as_deref(),
+                standalone: false,
+            }))
         }
     };
     page("Routing graph", chrome, true, content)

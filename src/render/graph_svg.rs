@@ -3,8 +3,8 @@
 //! rules lack dashed orange, idle ones grey), traffic labels beside the edges.
 //!
 //! Pure, and outside the dashboard so the CLI can draw the rules too
-//! ([`rules_svg`], for `loopguard graph --format svg`). The SVG carries its own
-//! styles, so it renders the same in a page or as a file. Every platform string is
+//! ([`rules_svg`], for `loopguard graph --format svg`). A standalone SVG carries
+//! its own styles; the dashboard's stylesheet has the same rules. Every platform string is
 //! escaped by maud and shown with [`visible`].
 
 use maud::{Markup, html};
@@ -41,6 +41,18 @@ const STYLE: &str = "
 /// What a node links to (the dashboard focuses the graph on it), if anything.
 pub type NodeLink<'a> = &'a dyn Fn(&str) -> String;
 
+/// How to draw.
+#[derive(Default, Clone, Copy)]
+pub struct SvgOptions<'a> {
+    /// Makes each box a link.
+    pub node_link: Option<NodeLink<'a>>,
+    /// The department the graph was narrowed to, drawn heavier.
+    pub focus: Option<&'a str>,
+    /// Carry the styles inside the SVG (a file on its own). A page whose
+    /// Content-Security-Policy refuses inline styles has them in its stylesheet.
+    pub standalone: bool,
+}
+
 /// The graph of the rules alone, without traffic, as a standalone SVG document.
 pub fn rules_svg(rules: &Rules) -> String {
     let nodes = rules
@@ -76,7 +88,11 @@ pub fn rules_svg(rules: &Rules) -> String {
         other_unknown: None,
     };
     let mut document = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    document.push_str(&traffic_svg(&graph, None, None).into_string());
+    let options = SvgOptions {
+        standalone: true,
+        ..SvgOptions::default()
+    };
+    document.push_str(&traffic_svg(&graph, &options).into_string());
     document.push('\n');
     document
 }
@@ -122,13 +138,9 @@ pub fn layout_of(graph: &GraphTraffic) -> (Layout, Vec<Option<usize>>) {
     (layout, drawn)
 }
 
-/// The graph as an `<svg>` element. `node_link` makes each box a link; `focus` is
-/// the department the graph was narrowed to, drawn heavier.
-pub fn traffic_svg(
-    graph: &GraphTraffic,
-    node_link: Option<NodeLink<'_>>,
-    focus: Option<&str>,
-) -> Markup {
+/// The graph as an `<svg>` element.
+pub fn traffic_svg(graph: &GraphTraffic, options: &SvgOptions<'_>) -> Markup {
+    let (node_link, focus) = (options.node_link, options.focus);
     let (layout, drawn) = layout_of(graph);
     let max = graph.edges.iter().map(traffic).max().unwrap_or(0).max(1);
     let merged_node = graph.other_unknown.as_ref().map(|_| graph.nodes.len() - 1);
@@ -152,7 +164,9 @@ pub fn traffic_svg(
         svg.graph.lg-graph xmlns="http://www.w3.org/2000/svg" data-testid="graph"
             viewBox={ "0 0 " (format!("{width:.0}")) " " (format!("{height:.0}")) }
             width=(format!("{width:.0}")) height=(format!("{height:.0}")) role="img" aria-label="Routing graph" {
-            style { (STYLE) }
+            @if options.standalone {
+                style { (STYLE) }
+            }
             defs {
                 (arrow("arrow", "#555"))
                 (arrow("arrow-red", "#c62828"))
@@ -295,7 +309,16 @@ mod tests {
             other_unknown: None,
         };
         let link = |department: &str| format!("/graph?focus={department}");
-        let svg = traffic_svg(&graph, Some(&link), Some("back")).into_string();
+        let options = SvgOptions {
+            node_link: Some(&link),
+            focus: Some("back"),
+            standalone: false,
+        };
+        let svg = traffic_svg(&graph, &options).into_string();
+        assert!(
+            !svg.contains("<style>"),
+            "a page has the styles in its stylesheet"
+        );
         assert_eq!(svg.matches("data-testid=\"node-").count(), 3);
         assert!(
             svg.contains(r#"class="node entry" data-testid="node-front""#),

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use loopguard::core::stats::{GraphEdge, GraphNode, GraphTraffic, Window};
-use loopguard::render::graph_svg::{rules_svg, traffic_svg};
+use loopguard::render::graph_svg::{SvgOptions, rules_svg, traffic_svg};
 use proptest::prelude::*;
 
 use crate::support::carrier_rules;
@@ -271,7 +271,7 @@ fn check_rules(rules: &loopguard::core::rules::Rules) {
     let found = problems(&svg, rules.departments.len(), rules.transfers.len());
     assert!(found.is_empty(), "rules alone:\n{}", found.join("\n"));
     let graph = with_traffic(rules);
-    let svg = traffic_svg(&graph, None, None).into_string();
+    let svg = traffic_svg(&graph, &SvgOptions::default()).into_string();
     assert_eq!(parse(&svg).labels.len(), rules.transfers.len());
     let found = problems(&svg, rules.departments.len(), rules.transfers.len());
     assert!(found.is_empty(), "with traffic:\n{}", found.join("\n"));
@@ -385,7 +385,7 @@ proptest! {
         edges.sort_unstable_by_key(|(from, to, _)| (*from, *to));
         edges.dedup_by_key(|(from, to, _)| (*from, *to));
         let graph = traffic_graph(nodes, &edges);
-        let svg = traffic_svg(&graph, None, None).into_string();
+        let svg = traffic_svg(&graph, &SvgOptions::default()).into_string();
         let found = problems(&svg, nodes, edges.len());
         prop_assert!(found.is_empty(), "{}", found.join("\n"));
     }

@@ -8,6 +8,7 @@ mod architecture;
 mod asterisk;
 mod crash;
 mod dashboard;
+mod dashboard_api;
 mod engine_properties;
 mod genesys;
 mod graph_drawing;
