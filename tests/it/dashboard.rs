@@ -521,6 +521,7 @@ async fn check_views(
         .find_all(Locator::Css("[data-testid^=node-]"))
         .await?;
     assert_eq!(nodes.len(), 9, "the carrier's nine departments");
+    screenshot(client, "graph").await;
     // The wheel zooms (the view box shrinks around the pointer).
     let before = attribute_of(client, "graph", "viewBox")
         .await
@@ -544,7 +545,6 @@ async fn check_views(
             .unwrap_or(0.0)
     };
     assert!(width(&after) < width(&before), "{before} → {after}");
-    screenshot(client, "graph").await;
     // A click on a department focuses the graph on it and its neighbours.
     client
         .find(Locator::Css("[data-testid=\"node-billing\"] a"))
