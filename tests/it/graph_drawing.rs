@@ -390,3 +390,10 @@ proptest! {
         prop_assert!(found.is_empty(), "{}", found.join("\n"));
     }
 }
+
+/// The drawing is part of what we ship (`loopguard graph --format svg` will print
+/// it): any change shows up as a snapshot diff to review.
+#[test]
+fn the_carrier_rules_drawing_matches_its_snapshot() {
+    insta::assert_snapshot!("carrier_rules_graph", rules_svg(&carrier_rules()));
+}

@@ -18,6 +18,7 @@ mod hot_potato;
 mod identities;
 mod lint_cli;
 mod lint_fixtures;
+mod monitoring;
 mod promises;
 mod properties;
 mod robustness;
