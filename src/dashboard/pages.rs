@@ -293,9 +293,7 @@ fn who(chrome: &Chrome, hotspots: &Hotspots) -> Markup {
                                     td data-testid="blocked-bounces" { (pair.blocked_bounces) }
                                     td {
                                         @if !pair.merged {
-                                            @let mut pairs = chrome.range.query_pairs();
-                                            @let _ = { pairs.push(("between", pair.a.clone())); pairs.push(("and", pair.b.clone())); };
-                                            a href=(with_query("/calls", &pairs)) data-testid="pair-calls" { "their calls" }
+                                            a href=(pair_link(chrome, &pair.a, &pair.b)) data-testid="pair-calls" { "their calls" }
                                         }
                                     }
                                 }
@@ -325,6 +323,21 @@ fn who(chrome: &Chrome, hotspots: &Hotspots) -> Markup {
             }
         }
     }
+}
+
+/// The calls that bounced between `a` and `b`, in the page's range.
+fn pair_link(chrome: &Chrome, a: &str, b: &str) -> String {
+    let mut pairs = chrome.range.query_pairs();
+    pairs.push(("between", a.to_owned()));
+    pairs.push(("and", b.to_owned()));
+    with_query("/calls", &pairs)
+}
+
+/// The departments table sorted by `column`, in the page's range.
+fn sorted_link(chrome: &Chrome, column: &str) -> String {
+    let mut pairs = chrome.range.query_pairs();
+    pairs.push(("sort", column.to_owned()));
+    with_query("/departments", &pairs)
 }
 
 /// A bar chart of loops per interval, as inline SVG.
@@ -631,9 +644,7 @@ pub fn departments(chrome: &Chrome, table: &DepartmentPage, query: &ViewQuery) -
                 tr {
                     @for (key, heading) in DEPARTMENT_COLUMNS {
                         th aria-sort=[(query.sort.as_deref() == Some(key)).then_some("descending")] {
-                            @let mut pairs = chrome.range.query_pairs();
-                            @let _ = pairs.push(("sort", key.to_owned()));
-                            a href=(with_query("/departments", &pairs)) data-testid={ "sort-" (key) } { (heading) }
+                            a href=(sorted_link(chrome, key)) data-testid={ "sort-" (key) } { (heading) }
                         }
                     }
                 }

@@ -409,7 +409,7 @@ fn acyclic(count: usize, entries: &[usize], edges: &[(usize, usize)]) -> Vec<boo
     // Into an entry from a non-entry: turned around, so entries start the drawing.
     let mut forward: Vec<bool> = edges
         .iter()
-        .map(|&(from, to)| !(is_entry[to] && !is_entry[from]))
+        .map(|&(from, to)| !is_entry[to] || is_entry[from])
         .collect();
     let mut successors: Vec<Vec<usize>> = vec![Vec::new(); count];
     for (index, &(from, to)) in edges.iter().enumerate() {
@@ -497,10 +497,11 @@ fn layers(
     }
     let is_entry = |node: usize| entries.contains(&node);
     for &node in topological.iter().rev() {
-        if !has_predecessor[node] && !is_entry(node) {
-            if let Some(nearest) = successors[node].iter().map(|&next| layer[next]).min() {
-                layer[node] = nearest.saturating_sub(1).max(layer[node]);
-            }
+        if !has_predecessor[node]
+            && !is_entry(node)
+            && let Some(nearest) = successors[node].iter().map(|&next| layer[next]).min()
+        {
+            layer[node] = nearest.saturating_sub(1).max(layer[node]);
         }
     }
     layer
@@ -542,9 +543,9 @@ fn order(
         }
     };
     number(&rows, &mut position);
-    for layer in 1..layer_count {
-        sort_by_barycenter(&mut rows[layer], &up, &position);
-        for (index, &slot) in rows[layer].iter().enumerate() {
+    for row in rows.iter_mut().skip(1) {
+        sort_by_barycenter(row, &up, &position);
+        for (index, &slot) in row.iter().enumerate() {
             position[slot] = index as f64;
         }
     }
@@ -552,9 +553,9 @@ fn order(
     let mut fewest = crossings(&rows, links, &position, slots);
     for sweep in 0..SWEEPS {
         if sweep % 2 == 0 {
-            for layer in 1..layer_count {
-                sort_by_barycenter(&mut rows[layer], &up, &position);
-                for (index, &slot) in rows[layer].iter().enumerate() {
+            for row in rows.iter_mut().skip(1) {
+                sort_by_barycenter(row, &up, &position);
+                for (index, &slot) in row.iter().enumerate() {
                     position[slot] = index as f64;
                 }
             }
@@ -616,8 +617,8 @@ fn crossings(
         let width = rows.get(layer + 1).map_or(0, Vec::len);
         pairs.sort_unstable();
         let mut tree = vec![0u64; width + 1];
-        let mut seen = 0u64;
-        for (_, lower) in pairs {
+        for (seen, (_, lower)) in pairs.into_iter().enumerate() {
+            let seen = seen as u64;
             // Links already seen whose lower end is right of this one cross it.
             let mut index = lower + 1;
             let mut at_or_left = 0;
@@ -631,7 +632,6 @@ fn crossings(
                 tree[index] += 1;
                 index += index & index.wrapping_neg();
             }
-            seen += 1;
         }
     }
     total

@@ -38,11 +38,13 @@ impl Rect {
     }
 }
 
+/// A drawn edge: from, to, and points sampled along its path.
+type DrawnEdge = (String, String, Vec<(f64, f64)>);
+
 #[derive(Debug)]
 struct Drawing {
     boxes: HashMap<String, Rect>,
-    /// (from, to, sampled points, start, end)
-    edges: Vec<(String, String, Vec<(f64, f64)>)>,
+    edges: Vec<DrawnEdge>,
     labels: Vec<Rect>,
 }
 
