@@ -227,3 +227,210 @@ async fn promises_survive_a_restart_of_the_durable_store_and_redeliveries_match(
     reopened.read_stats(&mut |index| stats_calls = index.len());
     assert_eq!(stats_calls, 1);
 }
+
+mod model {
+    //! The engine's promises against a reference model: a map of promises per call
+    //! and a map of answered event ids, with redeliveries, conflicting bodies,
+    //! unknown calls and promises drawn at random; replaying what was recorded
+    //! rebuilds the same calls.
+
+    use std::collections::HashMap;
+
+    use jiff::Timestamp;
+    use loopguard::core::engine::{
+        CallId, Engine, EngineError, EventId, Promise, PromiseCloseRequest, PromiseEvent,
+        PromiseId, PromiseOutcome, PromiseRequest, TransferRequest,
+    };
+    use loopguard::core::rules::Rules;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Make {
+            event: u8,
+            call: u8,
+            promise: u8,
+            due: i64,
+            department: Option<u8>,
+        },
+        Close {
+            event: u8,
+            call: u8,
+            promise: u8,
+            kept: bool,
+            at: i64,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..10, 0u8..2, 0u8..4, 0i64..100, prop::option::of(0u8..3)).prop_map(
+                |(event, call, promise, due, department)| Op::Make {
+                    event,
+                    call,
+                    promise,
+                    due,
+                    department
+                }
+            ),
+            (0u8..10, 0u8..2, 0u8..4, any::<bool>(), 0i64..100).prop_map(
+                |(event, call, promise, kept, at)| Op::Close {
+                    event,
+                    call,
+                    promise,
+                    kept,
+                    at
+                }
+            ),
+        ]
+    }
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_900_000_000 + second).expect("valid time")
+    }
+
+    fn request(op: &Op) -> PromiseEvent {
+        match *op {
+            Op::Make {
+                event,
+                call,
+                promise,
+                due,
+                department,
+            } => PromiseEvent::Make(PromiseRequest {
+                event_id: EventId::parse(&format!("e{event}")).unwrap(),
+                call_id: CallId::parse(&format!("call-{call}")).unwrap(),
+                promise_id: PromiseId::parse(&format!("p{promise}")).unwrap(),
+                text: "call back".to_owned(),
+                due_at: at(due),
+                department: department
+                    .map(|department| ["billing", "sales", "x"][department as usize].to_owned()),
+                occurred_at: Some(at(0)),
+            }),
+            Op::Close {
+                event,
+                call,
+                promise,
+                kept,
+                at: second,
+            } => PromiseEvent::Close(PromiseCloseRequest {
+                event_id: EventId::parse(&format!("e{event}")).unwrap(),
+                call_id: CallId::parse(&format!("call-{call}")).unwrap(),
+                promise_id: PromiseId::parse(&format!("p{promise}")).unwrap(),
+                status: if kept {
+                    PromiseOutcome::Kept
+                } else {
+                    PromiseOutcome::Broken
+                },
+                note: None,
+                occurred_at: Some(at(second)),
+            }),
+        }
+    }
+
+    /// What the model expects: an answer, or the kind of refusal.
+    #[derive(Debug, PartialEq)]
+    enum Expected {
+        Answer(Promise, bool),
+        Conflict,
+        UnknownCall,
+        PromiseExists,
+        UnknownPromise,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn promises_follow_the_reference_model_and_replay_to_the_same_calls(ops in prop::collection::vec(op(), 1..40)) {
+            let rules = Rules::default();
+            let mut engine = Engine::new();
+            // Only call-0 exists.
+            let transfer = TransferRequest {
+                event_id: EventId::parse("t").unwrap(),
+                call_id: CallId::parse("call-0").unwrap(),
+                from: "front".to_owned(),
+                to: "billing".to_owned(),
+                mode: None,
+                intent: None,
+                callback_number: Some("+14155550123".to_owned()),
+                agent_id: None,
+                occurred_at: Some(at(0)),
+            };
+            engine.transfer(&rules, transfer, at(0)).unwrap();
+            let mut recorded = vec![engine.recorded(&EventId::parse("t").unwrap()).unwrap().clone()];
+            let mut answered: HashMap<EventId, (PromiseEvent, Promise)> = HashMap::new();
+            let mut promises: Vec<Promise> = Vec::new();
+            for op in &ops {
+                let event = request(op);
+                let event_id = event.event_id().clone();
+                let expected = if let Some((original, answer)) = answered.get(&event_id) {
+                    if *original == event { Expected::Answer(answer.clone(), true) } else { Expected::Conflict }
+                } else if event.call_id().as_str() != "call-0" {
+                    Expected::UnknownCall
+                } else {
+                    match &event {
+                        PromiseEvent::Make(make) => {
+                            if promises.iter().any(|promise| promise.promise_id == make.promise_id) {
+                                Expected::PromiseExists
+                            } else {
+                                let department = make.department.clone().unwrap_or_else(|| "billing".to_owned());
+                                let promise = Promise {
+                                    promise_id: make.promise_id.clone(),
+                                    call_id: make.call_id.clone(),
+                                    event_id: make.event_id.clone(),
+                                    text: make.text.clone(),
+                                    due_at: make.due_at,
+                                    department,
+                                    department_identity: None,
+                                    made_at: at(0),
+                                    closed: None,
+                                };
+                                promises.push(promise.clone());
+                                answered.insert(event_id.clone(), (event.clone(), promise.clone()));
+                                Expected::Answer(promise, false)
+                            }
+                        }
+                        PromiseEvent::Close(close) => {
+                            match promises.iter_mut().find(|promise| promise.promise_id == close.promise_id) {
+                                None => Expected::UnknownPromise,
+                                Some(promise) => {
+                                    promise.closed = Some(loopguard::core::engine::PromiseClosure {
+                                        event_id: close.event_id.clone(),
+                                        status: close.status,
+                                        note: None,
+                                        occurred_at: close.occurred_at.unwrap(),
+                                    });
+                                    let answer = promise.clone();
+                                    answered.insert(event_id.clone(), (event.clone(), answer.clone()));
+                                    Expected::Answer(answer, false)
+                                }
+                            }
+                        }
+                    }
+                };
+                let got = match engine.promise(&rules, event, at(50)) {
+                    Ok(outcome) => {
+                        if !outcome.replayed {
+                            recorded.push(engine.recorded(&event_id).unwrap().clone());
+                        }
+                        Expected::Answer(outcome.answer, outcome.replayed)
+                    }
+                    Err(EngineError::Conflict { .. }) => Expected::Conflict,
+                    Err(EngineError::UnknownCall { .. }) => Expected::UnknownCall,
+                    Err(EngineError::PromiseExists { .. }) => Expected::PromiseExists,
+                    Err(EngineError::UnknownPromise { .. }) => Expected::UnknownPromise,
+                    Err(other) => panic!("unexpected {other:?}"),
+                };
+                prop_assert_eq!(got, expected);
+            }
+            prop_assert_eq!(&engine.call("call-0").unwrap().promises, &promises);
+            let mut rebuilt = Engine::new();
+            for event in recorded {
+                let text = serde_json::to_string(&event).unwrap();
+                rebuilt.replay(serde_json::from_str(&text).unwrap());
+            }
+            prop_assert_eq!(rebuilt.call("call-0"), engine.call("call-0"));
+        }
+    }
+}
