@@ -331,7 +331,7 @@ mod model {
     /// What the model expects: an answer, or the kind of refusal.
     #[derive(Debug, PartialEq)]
     enum Expected {
-        Answer(Promise, bool),
+        Answer(Box<Promise>, bool),
         Conflict,
         UnknownCall,
         PromiseExists,
@@ -365,7 +365,7 @@ mod model {
                 let event = request(op);
                 let event_id = event.event_id().clone();
                 let expected = if let Some((original, answer)) = answered.get(&event_id) {
-                    if *original == event { Expected::Answer(answer.clone(), true) } else { Expected::Conflict }
+                    if *original == event { Expected::Answer(Box::new(answer.clone()), true) } else { Expected::Conflict }
                 } else if event.call_id().as_str() != "call-0" {
                     Expected::UnknownCall
                 } else {
@@ -388,7 +388,7 @@ mod model {
                                 };
                                 promises.push(promise.clone());
                                 answered.insert(event_id.clone(), (event.clone(), promise.clone()));
-                                Expected::Answer(promise, false)
+                                Expected::Answer(Box::new(promise), false)
                             }
                         }
                         PromiseEvent::Close(close) => {
@@ -403,7 +403,7 @@ mod model {
                                     });
                                     let answer = promise.clone();
                                     answered.insert(event_id.clone(), (event.clone(), answer.clone()));
-                                    Expected::Answer(answer, false)
+                                    Expected::Answer(Box::new(answer), false)
                                 }
                             }
                         }
@@ -414,7 +414,7 @@ mod model {
                         if !outcome.replayed {
                             recorded.push(engine.recorded(&event_id).unwrap().clone());
                         }
-                        Expected::Answer(outcome.answer, outcome.replayed)
+                        Expected::Answer(Box::new(outcome.answer), outcome.replayed)
                     }
                     Err(EngineError::Conflict { .. }) => Expected::Conflict,
                     Err(EngineError::UnknownCall { .. }) => Expected::UnknownCall,
