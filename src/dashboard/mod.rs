@@ -405,8 +405,13 @@ async fn overview(
                     HOTSPOTS_SHOWN,
                     now,
                 );
-                let follow_ups = index.follow_ups(now, None, 0);
-                html_body(pages::overview(&chrome, &overview, &hotspots, &follow_ups))
+                let (callbacks, promises) = index.overdue(now);
+                html_body(pages::overview(
+                    &chrome,
+                    &overview,
+                    &hotspots,
+                    callbacks + promises,
+                ))
             }
             _ => json_body(&overview),
         }

@@ -17,8 +17,8 @@ use super::ViewQuery;
 use super::range::{Range, WindowChoice};
 use crate::core::engine::Verdict;
 use crate::core::stats::{
-    AgentPage, BounceMatrix, DepartmentPage, DepartmentRow, FlaggedPage, FollowUpPage,
-    GraphTraffic, Hotspots, Overview,
+    AgentPage, BounceMatrix, DepartmentPage, DepartmentRow, FlaggedPage, GraphTraffic, Hotspots,
+    Overview,
 };
 use crate::render::graph_svg;
 use crate::render::visible::visible;
@@ -229,7 +229,7 @@ pub fn overview(
     chrome: &Chrome,
     overview: &Overview,
     hotspots: &Hotspots,
-    follow_ups: &FollowUpPage,
+    follow_ups_overdue: u64,
 ) -> Markup {
     let cards = [
         ("transfers", "Transfers", overview.transfers.to_string()),
@@ -255,13 +255,13 @@ pub fn overview(
         (
             "follow-ups-overdue",
             "Follow-ups overdue",
-            follow_ups.overdue.to_string(),
+            follow_ups_overdue.to_string(),
         ),
     ];
     let content = html! {
         section.cards {
             @for (id, label, value) in &cards {
-                div.card.overdue[*id == "follow-ups-overdue" && follow_ups.overdue > 0] {
+                div.card.overdue[*id == "follow-ups-overdue" && follow_ups_overdue > 0] {
                     div.value data-testid={ "overview-" (id) } { (value) }
                     div.label { (label) }
                 }
