@@ -1,5 +1,5 @@
-//! `loopguard graph`: the routing graph as Graphviz dot or Mermaid, whole or for
-//! one intent, with entries and owners marked.
+//! `loopguard graph`: the routing graph as Graphviz dot, Mermaid or SVG (the
+//! dashboard's layout), whole or for one intent, with entries and owners marked.
 
 use std::path::PathBuf;
 
@@ -10,6 +10,7 @@ use crate::core::lint::lint;
 use crate::core::rules::{Rules, did_you_mean};
 use crate::exit::{Failure, SUCCESS as EXIT_CLEAN};
 use crate::render::graph::{GraphScope, render_dot, render_mermaid};
+use crate::render::graph_svg::rules_svg;
 use crate::rules_files;
 
 #[derive(Debug, clap::Args)]
@@ -30,6 +31,9 @@ pub enum GraphFormat {
     Dot,
     /// A Mermaid flowchart, for Markdown on GitHub and GitLab.
     Mermaid,
+    /// A standalone SVG drawn with the dashboard's layout (edges routed around the
+    /// boxes), for design reviews and docs.
+    Svg,
 }
 
 pub fn run(args: &GraphArgs) -> Result<u8, Failure> {
@@ -63,6 +67,7 @@ pub fn run(args: &GraphArgs) -> Result<u8, Failure> {
     let output = match args.format {
         GraphFormat::Dot => render_dot(rules, scope),
         GraphFormat::Mermaid => render_mermaid(rules, scope),
+        GraphFormat::Svg => rules_svg(rules, scope),
     };
     print_out(&output);
     Ok(EXIT_CLEAN)

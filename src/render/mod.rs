@@ -1,16 +1,21 @@
 //! Renderers: the same list of findings as human (rustc-style), concise, JSON,
-//! SARIF 2.1.0 or GitHub workflow annotations. Pure functions from findings and
-//! sources to a `String`; the CLI decides where it goes and whether to colour it.
+//! SARIF 2.1.0 or GitHub workflow annotations; rule-test reports; and the routing
+//! graph as dot, Mermaid (`graph`) or SVG (`graph_layout`, `graph_svg`, shared by the
+//! dashboard and the CLI). Pure functions from findings and sources to a `String`
+//! or markup; the caller decides where it goes and whether to colour it.
 //!
 //! Every renderer also says how many findings of each file were left out by the
 //! per-file cap (`crate::core::lint::OmittedFindings`), and its summary counts them.
 
 mod github;
 pub mod graph;
+pub mod graph_layout;
+pub mod graph_svg;
 mod human;
 mod json;
 mod sarif;
 pub mod test_report;
+pub mod visible;
 
 use crate::core::diagnostic::{Diagnostic, Severity, Span};
 use crate::core::lint::OmittedFindings;

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::core::engine::{
-    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome,
-    TransferAnswer, TransferRequest,
+    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome, Promise,
+    PromiseEvent, TransferAnswer, TransferRequest,
 };
 use crate::core::rules::Rules;
 use crate::core::stats::StatsIndex;
@@ -61,6 +61,20 @@ pub trait CallStore: Send + Sync + 'static {
         request: CallbackRequest,
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<CallRecord>>;
+
+    /// Records a promise made or closed (`Engine::promise`); `rules` resolve the
+    /// department a new promise names. Durable like every event.
+    fn record_promise(
+        &self,
+        rules: Arc<Rules>,
+        event: PromiseEvent,
+        received_at: Timestamp,
+    ) -> StoreFuture<'_, Outcome<Promise>>;
+
+    /// The rules just put in force (at start and on each reload): the statistics
+    /// judge follow-ups by their policy (`callback_within`) and keep their
+    /// departments apart, whether or not an event has arrived since.
+    fn rules_installed(&self, rules: &Arc<Rules>);
 
     /// Runs `read` with the engine's state; `read` must be quick (it holds a lock).
     fn read(&self, read: &mut dyn FnMut(&Engine));

@@ -31,8 +31,8 @@ use tokio::sync::oneshot;
 use super::{CallStore, StatsKeeper, StoreError, StoreFuture, lock_engine};
 use crate::clock::Clock;
 use crate::core::engine::{
-    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome,
-    RecordedEvent, TransferAnswer, TransferRequest,
+    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome, Promise,
+    PromiseEvent, RecordedEvent, TransferAnswer, TransferRequest,
 };
 use crate::core::rules::Rules;
 use crate::core::stats::StatsIndex;
@@ -168,6 +168,12 @@ enum Job {
         request: CallbackRequest,
         received_at: Timestamp,
         reply: oneshot::Sender<Result<Outcome<CallRecord>, StoreError>>,
+    },
+    Promise {
+        rules: Arc<Rules>,
+        event: PromiseEvent,
+        received_at: Timestamp,
+        reply: oneshot::Sender<Result<Outcome<Promise>, StoreError>>,
     },
 }
 
@@ -323,6 +329,27 @@ impl CallStore for SqliteStore {
             reply,
         };
         self.submit(job, answer)
+    }
+
+    fn record_promise(
+        &self,
+        rules: Arc<Rules>,
+        event: PromiseEvent,
+        received_at: Timestamp,
+    ) -> StoreFuture<'_, Outcome<Promise>> {
+        self.stats.rules_seen(&rules);
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Promise {
+            rules,
+            event,
+            received_at,
+            reply,
+        };
+        self.submit(job, answer)
+    }
+
+    fn rules_installed(&self, rules: &Arc<Rules>) {
+        self.stats.rules_seen(rules);
     }
 
     fn read(&self, read: &mut dyn FnMut(&Engine)) {
@@ -563,6 +590,10 @@ enum Pending {
         oneshot::Sender<Result<Outcome<CallRecord>, StoreError>>,
         Result<Outcome<CallRecord>, EngineError>,
     ),
+    Promise(
+        oneshot::Sender<Result<Outcome<Promise>, StoreError>>,
+        Result<Outcome<Promise>, EngineError>,
+    ),
 }
 
 impl Pending {
@@ -578,6 +609,9 @@ impl Pending {
             Pending::Callback(reply, result) => {
                 let _ = reply.send(result.map_err(StoreError::from));
             }
+            Pending::Promise(reply, result) => {
+                let _ = reply.send(result.map_err(StoreError::from));
+            }
         }
     }
 
@@ -591,6 +625,9 @@ impl Pending {
                 let _ = reply.send(Err(error()));
             }
             Pending::Callback(reply, _) => {
+                let _ = reply.send(Err(error()));
+            }
+            Pending::Promise(reply, _) => {
                 let _ = reply.send(Err(error()));
             }
         }
@@ -609,6 +646,9 @@ fn refuse(job: Job, message: &str) {
             let _ = reply.send(Err(error()));
         }
         Job::Callback { reply, .. } => {
+            let _ = reply.send(Err(error()));
+        }
+        Job::Promise { reply, .. } => {
             let _ = reply.send(Err(error()));
         }
     }
@@ -727,6 +767,17 @@ impl Writer {
                         let result = engine.mark_callback(request, received_at);
                         let fresh = matches!(&result, Ok(outcome) if !outcome.replayed);
                         (Pending::Callback(reply, result), fresh.then_some(event_id))
+                    }
+                    Job::Promise {
+                        rules,
+                        event,
+                        received_at,
+                        reply,
+                    } => {
+                        let event_id = event.event_id().clone();
+                        let result = engine.promise(&rules, event, received_at);
+                        let fresh = matches!(&result, Ok(outcome) if !outcome.replayed);
+                        (Pending::Promise(reply, result), fresh.then_some(event_id))
                     }
                 };
                 if let Some(event) = event_id.and_then(|id| engine.recorded(&id).cloned()) {
@@ -972,19 +1023,7 @@ pub(super) fn insert_events(
         transaction.prepare_cached("UPDATE calls SET ended_at_ms = ?2 WHERE call_id = ?1")?;
     let mut inserted = 0;
     for event in events {
-        let (kind, occurred_at) = match event {
-            RecordedEvent::Transfer { answer, .. } => ("transfer", answer.occurred_at),
-            RecordedEvent::End { answer, .. } => ("end", answer.occurred_at),
-            RecordedEvent::Callback { answer, request } => (
-                "callback",
-                answer
-                    .callback
-                    .as_ref()
-                    .map(|mark| mark.occurred_at)
-                    .or(request.occurred_at)
-                    .unwrap_or_default(),
-            ),
-        };
+        let (kind, occurred_at) = (event.kind(), event.occurred_at());
         // Serializing our own types to JSON cannot fail.
         let record = serde_json::to_string(event).unwrap_or_default();
         let rows = insert.execute(params![

@@ -112,7 +112,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "dashboard",
-        &["core", "clock", "metrics", "store", "http", "webhook"],
+        &[
+            "core", "render", "clock", "metrics", "store", "http", "webhook",
+        ],
     ),
     (
         "server",

@@ -106,3 +106,39 @@ fn the_command_prints_the_graph_and_refuses_an_unknown_intent() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("no/such/dir"), "{stderr}");
 }
+
+#[test]
+fn svg_export_uses_the_dashboard_layout_and_narrows_to_an_intent() {
+    let (code, stdout, _) = loopguard(&["graph", "--format", "svg"]);
+    assert_eq!(code, Some(0));
+    let whole = rules("routing-rules");
+    assert_eq!(
+        stdout,
+        loopguard::render::graph_svg::rules_svg(&whole, GraphScope::All)
+    );
+    assert!(stdout.starts_with("<?xml"), "{stdout}");
+    for department in &whole.departments {
+        assert!(
+            stdout.contains(department.id.as_str()),
+            "{} missing",
+            department.id
+        );
+    }
+    let (code, narrowed, _) = loopguard(&["graph", "--format", "svg", "--intent", "sim_swap"]);
+    assert_eq!(code, Some(0));
+    // The intent's graph leaves out departments that neither own it nor pass it on.
+    let dot = render_dot(&whole, GraphScope::Intent("sim_swap"));
+    let left_out: Vec<&str> = whole
+        .departments
+        .iter()
+        .map(|department| department.id.as_str())
+        .filter(|id| !dot.contains(&format!("\"{id}\"")))
+        .collect();
+    assert!(!left_out.is_empty(), "sim_swap's graph should be smaller");
+    for id in left_out {
+        assert!(
+            !narrowed.contains(&format!(">{id}<")),
+            "{id} drawn in the sim_swap graph"
+        );
+    }
+}

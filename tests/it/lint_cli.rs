@@ -251,6 +251,9 @@ fn schema_prints_a_json_schema_of_departments_and_transfers() {
     assert_eq!(department["aliases"]["items"]["type"], "string", "{schema}");
     let actions = &schema["$defs"]["Actions"]["properties"];
     assert!(actions["unknown-transfer-mode"].is_object(), "{schema}");
+    let policy = &schema["$defs"]["Policy"]["properties"];
+    assert!(policy["callback_within"].is_object(), "{schema}");
+    assert!(policy["show_agents"].is_object(), "{schema}");
 }
 
 #[test]

@@ -14,6 +14,7 @@
 
 mod answer;
 mod judge;
+mod promise;
 mod record;
 mod request;
 
@@ -26,11 +27,15 @@ pub use answer::{
     Verdict,
 };
 pub use judge::{Judgement, is_e164};
-pub use record::{CallEnd, CallRecord, CallbackMark, Hop, Omitted, RecordedEvent};
+pub use record::{
+    CallEnd, CallRecord, CallbackMark, Hop, MAX_PROMISES_PER_CALL, Omitted, Promise,
+    PromiseClosure, RecordedEvent,
+};
 pub use request::{
     CallId, CallOutcome, CallbackRequest, CallbackStatus, EndRequest, EventId, InputError,
-    MAX_CALLBACK_NUMBER_LENGTH, MAX_EXTERNAL_ID_LENGTH, TransferRequest, parse_callback_number,
-    parse_department_name,
+    MAX_CALLBACK_NUMBER_LENGTH, MAX_EXTERNAL_ID_LENGTH, MAX_PROMISE_TEXT_LENGTH,
+    PromiseCloseRequest, PromiseEvent, PromiseId, PromiseOutcome, PromiseRequest, TransferRequest,
+    parse_callback_number, parse_department_name,
 };
 
 use crate::core::rules::{PolicyMode, Rules};
@@ -54,6 +59,24 @@ pub enum EngineError {
     },
     #[error("no transfer was recorded for call `{call_id}`; send its transfers before its end")]
     UnknownCall { call_id: CallId },
+    #[error(
+        "call `{call_id}` already has a promise `{promise_id}` made by another event; give a new promise a new promise_id"
+    )]
+    PromiseExists {
+        call_id: CallId,
+        promise_id: PromiseId,
+    },
+    #[error(
+        "call `{call_id}` has no promise `{promise_id}`; record it with POST /v1/calls/{call_id}/promises first"
+    )]
+    UnknownPromise {
+        call_id: CallId,
+        promise_id: PromiseId,
+    },
+    #[error(
+        "call `{call_id}` already holds {MAX_PROMISES_PER_CALL} promises, the most one call may hold"
+    )]
+    TooManyPromises { call_id: CallId },
 }
 
 /// Hops kept per call by default: far more than any real call takes, few enough
@@ -78,8 +101,8 @@ pub struct Engine {
     /// When each call last had an event: the time of receipt, or for replayed events
     /// their event time. Decides which open calls are idle.
     last_seen: HashMap<CallId, Timestamp>,
-    /// Stored ends and callback marks that a newer one replaced: still answered
-    /// on redelivery, but no longer reachable from their call.
+    /// Stored ends, callback marks and promise closes that a newer one replaced: still
+    /// answered on redelivery, but no longer reachable from their call.
     superseded: usize,
 }
 
@@ -256,6 +279,7 @@ impl Engine {
                 last_loop_at: None,
                 callback: None,
                 omitted: record::Omitted::default(),
+                promises: Vec::new(),
             });
         let position = record
             .hops
@@ -459,6 +483,9 @@ impl Engine {
             RecordedEvent::Callback { answer, .. } => {
                 answer.callback.as_ref().map(|mark| mark.occurred_at)
             }
+            RecordedEvent::Promise { .. } | RecordedEvent::PromiseClosed { .. } => {
+                Some(event.occurred_at())
+            }
         };
         if let Some(at) = event_time
             && (self.calls.contains_key(event.call_id())
@@ -500,6 +527,9 @@ impl Engine {
                 if let Some(record) = self.calls.get_mut(&request.call_id) {
                     record.callback = answer.callback.clone();
                 }
+            }
+            RecordedEvent::Promise { answer, .. } | RecordedEvent::PromiseClosed { answer, .. } => {
+                self.replay_promise(answer)
             }
         }
         self.answers.insert(event.event_id().clone(), event);
@@ -571,9 +601,16 @@ impl Engine {
             if let Some(mark) = &record.callback {
                 self.answers.remove(&mark.event_id);
             }
+            for promise in &record.promises {
+                self.answers.remove(&promise.event_id);
+                if let Some(closed) = &promise.closed {
+                    self.answers.remove(&closed.event_id);
+                }
+            }
             taken.push(record);
         }
-        // Ends and callback marks replaced by newer ones are still in `answers`;
+        // Ends, callback marks and promise closes replaced by newer ones are still in
+        // `answers`;
         // finding them takes a pass over every stored answer, so only when some exist.
         if self.superseded > 0 && !taken.is_empty() {
             let before = self.answers.len();

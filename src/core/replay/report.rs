@@ -294,7 +294,8 @@ impl<'r> ReportBuilder<'r> {
                 }
             }
         }
-        for row in stats::departments_table(batch, self.rules, &window) {
+        // Follow-ups are judged at the end of the replayed history, not today.
+        for row in stats::departments_table(batch, self.rules, &window, window.to) {
             match self.department_index.get(&row.department) {
                 Some(&index) => {
                     let total = &mut self.departments[index];

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use jiff::SignedDuration;
+
 use serde::{Deserialize, Serialize};
 
 use super::ids::DepartmentId;
@@ -177,6 +179,10 @@ pub struct Policy {
     pub max_hops_span: Option<Span>,
     /// The `escalation` value, when it names a known department.
     pub escalation_span: Option<Span>,
+    /// How long after a dropped call its callback is due; `None`: never overdue.
+    pub callback_within: Option<SignedDuration>,
+    /// Whether the dashboard shows per-agent statistics.
+    pub show_agents: bool,
 }
 
 impl Default for Policy {
@@ -192,6 +198,8 @@ impl Default for Policy {
             require_warm_transfer_span: None,
             max_hops_span: None,
             escalation_span: None,
+            callback_within: None,
+            show_agents: true,
         }
     }
 }
@@ -230,6 +238,20 @@ pub(super) fn build_policy(
                 ),
             ),
         }
+    }
+    if let Some(within) = raw.callback_within {
+        let within_span = origin.span(within.span());
+        match parse_callback_within(within.get_ref()) {
+            Ok(duration) => policy.callback_within = Some(duration),
+            Err(message) => diagnostics.push(
+                Diagnostic::new(LintCode::InvalidValue, within_span, message).with_help(
+                    "write a duration such as \"2h\", \"30m\", \"1d\" (1 minute to 30 days)",
+                ),
+            ),
+        }
+    }
+    if let Some(show) = raw.show_agents {
+        policy.show_agents = *show.get_ref();
     }
     if let Some(require) = raw.require_warm_transfer {
         policy.require_warm_transfer = *require.get_ref();
@@ -317,6 +339,18 @@ pub fn parse_window(text: &str) -> Result<i64, String> {
     Ok(milliseconds as i64)
 }
 
+/// Parses `callback_within`: a duration from 1 minute to 30 days.
+pub fn parse_callback_within(text: &str) -> Result<SignedDuration, String> {
+    let duration = parse_duration(text)
+        .map_err(|error| format!("`{text}` is not a duration: {}", error.reason))?;
+    if duration < SignedDuration::from_mins(1) || duration > SignedDuration::from_hours(30 * 24) {
+        return Err(format!(
+            "callback_within `{text}` is out of range: it must be between 1 minute and 30 days"
+        ));
+    }
+    Ok(duration)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,5 +364,16 @@ mod tests {
         assert_eq!(parse_window("2d"), Ok(172_800_000));
         assert_eq!(parse_window("7d"), Ok(604_800_000));
         assert!(parse_window("8d").is_err());
+    }
+
+    #[test]
+    fn callback_within_takes_a_minute_to_thirty_days() {
+        assert_eq!(
+            parse_callback_within("2h"),
+            Ok(SignedDuration::from_hours(2))
+        );
+        assert!(parse_callback_within("30s").is_err());
+        assert!(parse_callback_within("31d").is_err());
+        assert!(parse_callback_within("soon").is_err());
     }
 }
