@@ -1,9 +1,10 @@
-//! Dashboard render times with 10,000 calls in the window.
+//! Dashboard render times with 10,000 calls in the window and 10,000 follow-ups.
 //!
 //! Builds 10,000 calls through the real engine and the carrier's rules (single warm
 //! transfers, ping-pongs that get blocked, two-hop chains, cold transfers without a
-//! number, dropped calls that are owed a callback: 1,000 of them), all within the last
-//! 50 minutes so every window holds them all. Then it sends each dashboard page and each
+//! number, dropped calls that are owed a callback: 1,000 of them; 200 agents), all
+//! within the last 50 minutes so every window holds them all, and one promise on
+//! each call (half of them overdue): with the callbacks, 11,000 open follow-ups. Then it sends each dashboard page and each
 //! `/v1/stats/*` endpoint through the real router (`tower::ServiceExt::oneshot`, no
 //! socket) and reports the median and the slowest of `DASHBOARD_ITERATIONS` runs (default
 //! 20): reading the statistics index, computing the view, rendering HTML or JSON. Each
@@ -42,6 +43,18 @@ use tower::ServiceExt;
 
 const PATHS: &[&str] = &[
     "/?window=1h",
+    "/follow-ups",
+    "/v1/stats/follow-ups",
+    "/v1/stats/follow-ups?format=csv",
+    "/agents?window=1h",
+    "/v1/stats/agents?window=1h",
+    "/v1/stats/agents?window=1h&format=csv",
+    "/v1/stats/hotspots?window=1h",
+    "/calls?window=1h&between=customer_service&and=activations",
+    "/graph?window=1h&focus=billing",
+    "/v1/stats/flagged?window=1h&format=csv",
+    "/v1/stats/departments?window=1h&format=csv",
+    "/?from=2020-01-01T00:00:00Z",
     "/?window=1d",
     "/matrix?window=1d",
     "/v1/stats/flagged?window=1d",
@@ -107,8 +120,9 @@ async fn run(calls: usize, iterations: usize, span_minutes: usize) {
         64,
     )
     .await;
+    calls::promise_each(store.clone(), rules.clone(), calls).await;
     println!(
-        "{calls} calls recorded in {:.2?}; {iterations} runs per path",
+        "{calls} calls and {calls} promises recorded in {:.2?}; {iterations} runs per path",
         started.elapsed()
     );
     let state = Arc::new(AppState::new(
@@ -122,9 +136,15 @@ async fn run(calls: usize, iterations: usize, span_minutes: usize) {
     let (median, max) = timed(iterations, || {
         let mut rows = 0;
         store.read_stats(&mut |index| {
-            rows = views::departments_table(index, &rules, &window, MAX_UNKNOWN_DEPARTMENTS_SHOWN)
-                .0
-                .len();
+            rows = views::departments_table(
+                index,
+                &rules,
+                &window,
+                MAX_UNKNOWN_DEPARTMENTS_SHOWN,
+                window.to,
+            )
+            .0
+            .len();
         });
         rows
     });
@@ -135,7 +155,8 @@ async fn run(calls: usize, iterations: usize, span_minutes: usize) {
         let mut rows = 0;
         store.read(&mut |engine| {
             let calls: Vec<&CallRecord> = engine.calls().collect();
-            rows = stats::departments_table(calls.iter().copied(), &rules, &window).len();
+            rows =
+                stats::departments_table(calls.iter().copied(), &rules, &window, window.to).len();
         });
         rows
     });

@@ -181,6 +181,12 @@ fn main() -> ExitCode {
             SignedDuration::from_hours(23),
             2_000,
         ));
+        // A promise on every tenth call: the follow-ups the dashboards list too.
+        filling.block_on(calls::promise_each(
+            store.clone(),
+            rules.clone(),
+            count / 10,
+        ));
         drop(filling);
         eprintln!(
             "dashboard_load: {count} calls recorded in {:.1} s",

@@ -1,5 +1,6 @@
-//! How long `lint` takes on large generated configurations, and how much of that
-//! is the graph checks alone.
+//! How long `lint` takes on large generated configurations, how much of that is
+//! the graph checks alone and the `toml` crate's parser alone, and how much memory
+//! linting a file takes at its peak.
 //!
 //! The configuration is built in memory from a seeded linear congruential
 //! generator, so every run lints the same text: N departments, 10·N transfers,
@@ -8,24 +9,29 @@
 //! `intents`, a handful of entry departments, and about 5% of transfers pointing
 //! "backwards" so that the graph has cycles.
 //!
-//! Targets: 10,000 departments with 100,000 transfers under one second, roughly
-//! linear from 1,000 to 10,000 departments.
+//! Targets: 10,000 departments with 100,000 transfers under one second; time and
+//! memory linear from 1,000 to 100,000 transfers; peak memory under 10× the file.
+//!
+//! Memory is measured in a fresh process per size (this benchmark binary started
+//! again with `LINT_BENCH_MEMORY_OF`): it reads the file, lints it, caps and
+//! renders the findings as `loopguard lint --format concise` does, and reports its
+//! peak resident memory (`VmHWM` in `/proc/self/status`, Linux only) next to what
+//! it had resident before reading the file.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
 use loopguard::core::checks;
 use loopguard::core::diagnostic::Span;
 use loopguard::core::lint::lint;
 use loopguard::core::rules::load_rules;
 use loopguard::core::source::{SourceFile, SourceId};
 
-const SIZES: [usize; 4] = [1_000, 2_000, 5_000, 10_000];
+/// Departments; each configuration has ten times as many transfers.
+const SIZES: [usize; 3] = [100, 1_000, 10_000];
 
 fn bench_lint(criterion: &mut Criterion) {
     let mut group = criterion.benchmark_group("lint");
@@ -34,7 +40,7 @@ fn bench_lint(criterion: &mut Criterion) {
         let sources = [SourceFile::new("generated.toml", generate_rules(size))];
         group.throughput(Throughput::Elements(size as u64 * 10));
         group.bench_with_input(
-            BenchmarkId::from_parameter(size),
+            BenchmarkId::new("transfers", size * 10),
             &sources,
             |bencher, sources| {
                 bencher.iter(|| lint(black_box(sources)));
@@ -53,7 +59,7 @@ fn bench_checks(criterion: &mut Criterion) {
         let (rules, _) = load_rules(&sources);
         group.throughput(Throughput::Elements(size as u64 * 10));
         group.bench_with_input(
-            BenchmarkId::from_parameter(size),
+            BenchmarkId::new("transfers", size * 10),
             &rules,
             |bencher, rules| {
                 bencher.iter(|| checks::run(black_box(rules), fallback));
@@ -70,9 +76,13 @@ fn bench_toml_parse(criterion: &mut Criterion) {
     for size in SIZES {
         let text = generate_rules(size);
         group.throughput(Throughput::Elements(size as u64 * 10));
-        group.bench_with_input(BenchmarkId::from_parameter(size), &text, |bencher, text| {
-            bencher.iter(|| toml::de::DeTable::parse_recoverable(black_box(text)));
-        });
+        group.bench_with_input(
+            BenchmarkId::new("transfers", size * 10),
+            &text,
+            |bencher, text| {
+                bencher.iter(|| toml::de::DeTable::parse_recoverable(black_box(text)));
+            },
+        );
     }
     group.finish();
 }
@@ -181,5 +191,88 @@ fn generate_rules(size: usize) -> String {
     text
 }
 
+/// Peak memory per size, each measured in a fresh process; printed as a table.
+fn report_memory() {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let directory =
+        std::env::temp_dir().join(format!("loopguard-lint-bench-{}", std::process::id()));
+    if std::fs::create_dir_all(&directory).is_err() {
+        return;
+    }
+    println!("\nlint peak memory (fresh process per size: read, lint, render concise)");
+    println!(
+        "{:>10} {:>10} {:>12} {:>14} {:>14} {:>8}",
+        "transfers", "file MB", "baseline MB", "peak RSS MB", "peak - base MB", "× file"
+    );
+    for size in SIZES {
+        let path = directory.join(format!("generated-{size}.toml"));
+        let text = generate_rules(size);
+        if std::fs::write(&path, &text).is_err() {
+            continue;
+        }
+        let output = std::process::Command::new(&exe)
+            .env("LINT_BENCH_MEMORY_OF", &path)
+            .output();
+        let Ok(output) = output else { continue };
+        let report = String::from_utf8_lossy(&output.stdout);
+        let numbers: Vec<f64> = report
+            .split_whitespace()
+            .filter_map(|word| word.parse().ok())
+            .collect();
+        let [baseline_kb, peak_kb] = numbers[..] else {
+            println!("{:>10} memory not measured: {report}", size * 10);
+            continue;
+        };
+        let megabytes = |kb: f64| kb / 1024.0;
+        let file_mb = text.len() as f64 / (1024.0 * 1024.0);
+        println!(
+            "{:>10} {:>10.1} {:>12.1} {:>14.1} {:>14.1} {:>8.1}",
+            size * 10,
+            file_mb,
+            megabytes(baseline_kb),
+            megabytes(peak_kb),
+            megabytes(peak_kb - baseline_kb),
+            megabytes(peak_kb - baseline_kb) / file_mb,
+        );
+    }
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
+/// The child side of [`report_memory`]: prints "baseline_kb peak_kb".
+fn measure_memory_of(path: &std::path::Path) {
+    let status_kb = |field: &str| -> Option<f64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|line| line.starts_with(field))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    let Some(baseline) = status_kb("VmRSS:") else {
+        println!("no /proc/self/status");
+        return;
+    };
+    let Ok(sources) = loopguard::rules_files::read_sources(&[path.to_path_buf()]) else {
+        println!("cannot read {}", path.display());
+        return;
+    };
+    let mut report = lint(&sources);
+    report.cap_per_file(loopguard::core::lint::DEFAULT_MAX_FINDINGS_PER_FILE);
+    let output = loopguard::render::render_concise(&sources, &report.diagnostics, &report.omitted);
+    black_box(output);
+    drop(report);
+    drop(sources);
+    let peak = status_kb("VmHWM:").unwrap_or(0.0);
+    println!("{baseline} {peak}");
+}
+
 criterion_group!(benches, bench_lint, bench_checks, bench_toml_parse);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(path) = std::env::var_os("LINT_BENCH_MEMORY_OF") {
+        measure_memory_of(std::path::Path::new(&path));
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    report_memory();
+}

@@ -92,6 +92,9 @@ pub struct Metrics {
     pub connections_refused: prometheus::IntCounter,
     pub credentials_throttled: prometheus::IntCounter,
     pub calls_expired: prometheus::IntCounter,
+    /// Follow-ups (callbacks owed, open promises) by kind, set when scraped.
+    pub follow_ups_open: IntGaugeVec,
+    pub follow_ups_overdue: IntGaugeVec,
 }
 
 impl Metrics {
@@ -186,6 +189,22 @@ impl Metrics {
             "Open calls forgotten because no event came for longer than the idle limit.",
         )
         .expect("valid metric definition");
+        let follow_ups_open = IntGaugeVec::new(
+            Opts::new(
+                "loopguard_follow_ups_open",
+                "Follow-ups owed now: callbacks after a dropped transfer and open promises, by kind.",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric definition");
+        let follow_ups_overdue = IntGaugeVec::new(
+            Opts::new(
+                "loopguard_follow_ups_overdue",
+                "Follow-ups past their due time now (callbacks: callback_within after the call ended; promises: due_at), by kind.",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric definition");
         let build_info = IntGaugeVec::new(
             Opts::new("loopguard_build_info", "Build information; always 1."),
             &["version"],
@@ -210,6 +229,8 @@ impl Metrics {
             Box::new(connections_refused.clone()),
             Box::new(credentials_throttled.clone()),
             Box::new(calls_expired.clone()),
+            Box::new(follow_ups_open.clone()),
+            Box::new(follow_ups_overdue.clone()),
             Box::new(build_info),
         ] {
             registry
@@ -225,6 +246,10 @@ impl Metrics {
             .iter()
             .map(|verdict| verdicts.with_label_values(&[verdict.as_str()]))
             .collect();
+        for kind in ["callback", "promise"] {
+            follow_ups_open.with_label_values(&[kind]).set(0);
+            follow_ups_overdue.with_label_values(&[kind]).set(0);
+        }
         let finding_counters = RuntimeCode::ALL
             .iter()
             .map(|code| findings.with_label_values(&[code.as_str()]))
@@ -249,6 +274,8 @@ impl Metrics {
             connections_refused,
             credentials_throttled,
             calls_expired,
+            follow_ups_open,
+            follow_ups_overdue,
         }
     }
 

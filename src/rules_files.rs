@@ -11,7 +11,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use crate::core::diagnostic::{Diagnostic, Severity};
-use crate::core::lint::lint;
+use crate::core::lint::{DEFAULT_MAX_FINDINGS_PER_FILE, OmittedFindings, cap_per_file, lint};
 use crate::core::rules::Rules;
 use crate::core::source::SourceFile;
 
@@ -183,7 +183,10 @@ pub enum LoadFailure {
     /// The files were read, and lint found errors in them.
     Findings {
         sources: Vec<SourceFile>,
+        /// At most `DEFAULT_MAX_FINDINGS_PER_FILE` errors per file…
         errors: Vec<Diagnostic>,
+        /// …and, per file, how many more there were.
+        omitted: Vec<OmittedFindings>,
     },
 }
 
@@ -198,7 +201,14 @@ pub fn load_clean_rules(path: &Path) -> Result<Rules, LoadFailure> {
             .into_iter()
             .filter(|diagnostic| diagnostic.severity == Severity::Error)
             .collect();
-        return Err(LoadFailure::Findings { sources, errors });
+        // A pathological file must not turn into a log line or a `/readyz` body
+        // the size of its findings: the same per-file cap as `lint`.
+        let (errors, omitted) = cap_per_file(errors, DEFAULT_MAX_FINDINGS_PER_FILE);
+        return Err(LoadFailure::Findings {
+            sources,
+            errors,
+            omitted,
+        });
     }
     Ok(report.rules)
 }

@@ -1,11 +1,15 @@
 //! Calls for the dashboard benches: the carrier's rules and a scripted mix of calls
 //! (single warm transfers, ping-pongs that get blocked, two-hop chains, cold transfers
-//! without a number, dropped calls owed a callback), recorded through a store's own API.
+//! without a number, dropped calls owed a callback; 200 agents), recorded through a
+//! store's own API, and promises on them (`promise_each`).
 
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
-use loopguard::core::engine::{CallId, CallOutcome, EndRequest, EventId, TransferRequest};
+use loopguard::core::engine::{
+    CallId, CallOutcome, EndRequest, EventId, PromiseEvent, PromiseId, PromiseRequest,
+    TransferRequest,
+};
 use loopguard::core::rules::{Rules, TransferMode};
 use loopguard::store::CallStore;
 
@@ -48,6 +52,33 @@ pub async fn fill(
         }
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// Makes one promise on each of the first `count` calls `fill` recorded, half of
+/// them past due: the follow-ups the dashboard lists.
+pub async fn promise_each(store: Arc<dyn CallStore>, rules: Arc<Rules>, count: usize) {
+    let now = Timestamp::now();
+    for index in 0..count {
+        let hours = if index % 2 == 0 { -1 } else { 24 };
+        let request = PromiseRequest {
+            event_id: EventId::parse(&format!("promise-{index}")).expect("valid id"),
+            call_id: CallId::parse(&format!("call-{index}")).expect("valid id"),
+            promise_id: PromiseId::parse("follow-up").expect("valid id"),
+            text: "Call back once the line is reconnected".to_owned(),
+            due_at: now
+                .checked_add(SignedDuration::from_hours(hours))
+                .expect("time in range"),
+            department: None,
+            occurred_at: Some(now),
+        };
+        while store
+            .record_promise(rules.clone(), PromiseEvent::Make(request.clone()), now)
+            .await
+            .is_err()
+        {
+            tokio::task::yield_now().await;
+        }
+    }
 }
 
 async fn record_call(store: &dyn CallStore, rules: &Arc<Rules>, index: usize, start: Timestamp) {
@@ -141,7 +172,8 @@ async fn record_call(store: &dyn CallStore, rules: &Arc<Rules>, index: usize, st
             mode: Some(mode),
             intent: Some(intent.to_owned()),
             callback_number: callback.map(str::to_owned),
-            agent_id: None,
+            // 200 agents, so the agents view has rows to add up.
+            agent_id: Some(format!("agent-{}", index % 200)),
             occurred_at: Some(at),
         };
         while store

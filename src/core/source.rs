@@ -3,6 +3,8 @@
 //! The core never reads files: the CLI or the server reads them and hands the text
 //! over as [`SourceFile`]s. Every span in a diagnostic is a byte range into one of them.
 
+use std::borrow::Cow;
+
 /// Index of a [`SourceFile`] in the list handed to the linter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SourceId(pub usize);
@@ -42,12 +44,15 @@ impl SourceFile {
 
     /// A file read as bytes. Invalid UTF-8 is replaced (so positions still make sense
     /// for display) and remembered, so the linter can report it instead of parsing.
-    pub fn from_bytes(path: impl Into<String>, bytes: &[u8]) -> Self {
-        match std::str::from_utf8(bytes) {
+    /// Owned bytes are taken over without a copy.
+    pub fn from_bytes<'a>(path: impl Into<String>, bytes: impl Into<Cow<'a, [u8]>>) -> Self {
+        match String::from_utf8(bytes.into().into_owned()) {
             Ok(text) => Self::new(path, text),
             Err(error) => {
-                let mut file = Self::new(path, String::from_utf8_lossy(bytes).into_owned());
-                file.invalid_utf8_at = Some(error.valid_up_to());
+                let valid_up_to = error.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
+                let mut file = Self::new(path, text);
+                file.invalid_utf8_at = Some(valid_up_to);
                 file
             }
         }
@@ -72,9 +77,14 @@ impl SourceFile {
         }
     }
 
-    /// The 1-based line number of a byte offset.
+    /// The 1-based line number of a byte offset (a binary search: unlike
+    /// [`SourceFile::line_column`] it does not count the characters of the line).
     pub fn line_of(&self, offset: usize) -> usize {
-        self.line_column(offset).line
+        let offset = offset.min(self.text.len());
+        match self.line_starts.binary_search(&offset) {
+            Ok(index) => index + 1,
+            Err(index) => index,
+        }
     }
 
     /// Number of lines in the file (an empty file has one empty line).

@@ -18,13 +18,23 @@
 //!   bounce* is the same return attempted and blocked (the engine caught it);
 //! - a *loop* is a hop with a ping-pong, circular-handoff or max-hops-exceeded finding.
 
+pub mod agents;
+pub mod follow_ups;
+pub mod hotspots;
 mod index;
 mod names;
 mod timeline;
 pub mod views;
 
+pub use agents::{AgentPage, AgentRow, agents_table};
+pub use follow_ups::{
+    FollowUp, FollowUpCounts, FollowUpCursor, FollowUpKind, FollowUpPage, follow_up_counts,
+    follow_ups,
+};
+pub use hotspots::{HotPair, Hotspots, LoopDepartment, hotspots, pair_calls};
 pub use index::{
-    CallbackCursor, FlaggedCursor, HopSums, MAX_UNKNOWN_DEPARTMENTS_KEPT, PairCounts, StatsIndex,
+    CallbackCursor, FlaggedCursor, HopSums, MAX_AGENTS_KEPT, MAX_UNKNOWN_DEPARTMENTS_KEPT,
+    PairCounts, StatsIndex,
 };
 pub use names::{NameId, Names, UNTRACKED};
 pub use views::MAX_UNKNOWN_DEPARTMENTS_SHOWN;
@@ -194,6 +204,14 @@ pub struct DepartmentRow {
     pub missing_callback_share: f64,
     /// Callbacks owed for calls whose last moved transfer this department made.
     pub callbacks_owed: u64,
+    /// Follow-ups (callbacks and promises) the department owes now.
+    pub follow_ups_owed: u64,
+    /// Of those, past their due time now.
+    pub follow_ups_overdue: u64,
+    /// Follow-ups of the department closed in the window (done, kept or broken).
+    pub follow_ups_closed: u64,
+    /// Of those, kept at or before their due time.
+    pub kept_on_time: u64,
     /// Whether this row adds up several unknown departments (see `other_unknown`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub merged: bool,
@@ -215,6 +233,13 @@ pub struct CallbackOwed {
     /// The newest mark, when someone tried and failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_failed: Option<FailedMark>,
+    /// When the callback is due (`callback_within` after the end); absent without
+    /// that policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub due_at: Option<Timestamp>,
+    /// Past its due time now.
+    pub overdue: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -397,12 +422,15 @@ pub fn bounce_matrix<'a>(calls: impl Calls<'a>, rules: &Rules, window: &Window) 
     }
 }
 
+/// The departments table; follow-ups owed and overdue are counted at `now`.
 pub fn departments_table<'a>(
     calls: impl Calls<'a>,
     rules: &Rules,
     window: &Window,
+    now: Timestamp,
 ) -> Vec<DepartmentRow> {
     let names = department_names(calls.clone(), rules, window);
+    let follow_ups = follow_up_counts(calls.clone(), rules.policy.callback_within, window, now);
     let mut rows: Vec<DepartmentRow> = names
         .iter()
         .map(|department| {
@@ -421,10 +449,21 @@ pub fn departments_table<'a>(
                 missing_callback_out: 0,
                 missing_callback_share: 0.0,
                 callbacks_owed: 0,
+                follow_ups_owed: 0,
+                follow_ups_overdue: 0,
+                follow_ups_closed: 0,
+                kept_on_time: 0,
                 merged: false,
             }
         })
         .collect();
+    for row in &mut rows {
+        let counts = follow_ups.get(&row.department).copied().unwrap_or_default();
+        row.follow_ups_owed = counts.owed;
+        row.follow_ups_overdue = counts.overdue;
+        row.follow_ups_closed = counts.closed;
+        row.kept_on_time = counts.kept_on_time;
+    }
     let index = DepartmentIndex(&names);
     for call in calls.clone() {
         for hop in call
@@ -459,8 +498,12 @@ pub fn departments_table<'a>(
     rows
 }
 
-/// Every callback owed, oldest first (ties by call id).
-pub fn callbacks_owed<'a>(calls: impl Calls<'a>, now: Timestamp) -> Vec<CallbackOwed> {
+/// Every callback owed, oldest first (ties by call id), due `within` after the end.
+pub fn callbacks_owed<'a>(
+    calls: impl Calls<'a>,
+    within: Option<SignedDuration>,
+    now: Timestamp,
+) -> Vec<CallbackOwed> {
     let mut owed: Vec<CallbackOwed> = calls
         .into_iter()
         .filter(|call| call.callback_owed())
@@ -482,6 +525,12 @@ pub fn callbacks_owed<'a>(calls: impl Calls<'a>, now: Timestamp) -> Vec<Callback
                         at: mark.occurred_at,
                         note: mark.note.clone(),
                     }),
+                due_at: follow_ups::callback_due(ended.occurred_at, within),
+                overdue: follow_ups::overdue_by(
+                    follow_ups::callback_due(ended.occurred_at, within),
+                    now,
+                )
+                .is_some(),
             })
         })
         .collect();
@@ -922,7 +971,7 @@ to = "billing"
     #[test]
     fn departments_table_counts_each_department_in_and_out() {
         let rules = rules();
-        let rows = departments_table(&engine_calls(&rules), &rules, &window());
+        let rows = departments_table(&engine_calls(&rules), &rules, &window(), at(60));
         let front = &rows[0];
         assert_eq!(front.department, "front");
         assert_eq!(front.name, "Front Desk");
@@ -971,7 +1020,7 @@ to = "billing"
         };
         let now = at(35);
         let calls = |engine: &Engine| engine.calls().cloned().collect::<Vec<_>>();
-        let owed = callbacks_owed(&calls(&engine), now);
+        let owed = callbacks_owed(&calls(&engine), None, now);
         assert_eq!(owed.len(), 1);
         assert_eq!(owed[0].call_id, "dropped");
         assert_eq!(owed[0].callback_number, "+14155550123");
@@ -983,7 +1032,7 @@ to = "billing"
         assert_eq!(owed[0].last_failed, None);
 
         mark(&mut engine, "m1", CallbackStatus::Failed);
-        let owed = callbacks_owed(&calls(&engine), now);
+        let owed = callbacks_owed(&calls(&engine), None, now);
         assert_eq!(
             owed[0].last_failed,
             Some(FailedMark {
@@ -992,7 +1041,7 @@ to = "billing"
             })
         );
         mark(&mut engine, "m2", CallbackStatus::Done);
-        assert_eq!(callbacks_owed(&calls(&engine), now), []);
+        assert_eq!(callbacks_owed(&calls(&engine), None, now), []);
     }
 
     #[test]

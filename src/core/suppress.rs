@@ -4,6 +4,8 @@
 //! A suppression that suppresses nothing is itself a finding (`unused-suppression`),
 //! and a malformed one is `invalid-suppression`; neither of those can be suppressed.
 
+use foldhash::{HashMap, HashMapExt};
+
 use super::codes::LintCode;
 use super::diagnostic::{Diagnostic, Span};
 use super::source::{SourceFile, SourceId};
@@ -16,27 +18,36 @@ struct Suppression {
 }
 
 /// Drops suppressed findings and adds `unused-suppression` / `invalid-suppression`.
+/// Linear in findings + lines: suppressions are looked up by file and line.
 pub fn apply(sources: &[SourceFile], diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
     let mut findings = Vec::new();
     let mut suppressions = Vec::new();
     for (index, file) in sources.iter().enumerate() {
         scan(SourceId(index), file, &mut suppressions, &mut findings);
     }
+    let mut by_line: HashMap<(SourceId, usize), Vec<usize>> = HashMap::new();
+    for (index, suppression) in suppressions.iter().enumerate() {
+        if let Some(line) = suppression.target_line {
+            by_line
+                .entry((suppression.source, line))
+                .or_default()
+                .push(index);
+        }
+    }
     for diagnostic in diagnostics {
-        let line = sources[diagnostic.primary.source.0].line_of(diagnostic.primary.start);
-        let matching = suppressions.iter_mut().find_map(|suppression| {
-            if suppression.source != diagnostic.primary.source
-                || suppression.target_line != Some(line)
-            {
-                return None;
-            }
-            suppression
-                .codes
-                .iter_mut()
-                .find(|(code, _, _)| *code == diagnostic.code)
+        let source = diagnostic.primary.source;
+        let line = sources[source.0].line_of(diagnostic.primary.start);
+        let matching = by_line.get(&(source, line)).and_then(|candidates| {
+            candidates.iter().find_map(|&index| {
+                suppressions[index]
+                    .codes
+                    .iter()
+                    .position(|(code, _, _)| *code == diagnostic.code)
+                    .map(|position| (index, position))
+            })
         });
         match matching {
-            Some((_, _, used)) => *used = true,
+            Some((index, position)) => suppressions[index].codes[position].2 = true,
             None => findings.push(diagnostic),
         }
     }
@@ -64,9 +75,23 @@ fn scan(
     suppressions: &mut Vec<Suppression>,
     findings: &mut Vec<Diagnostic>,
 ) {
-    let line_count = file.line_count();
-    for line in 1..=line_count {
+    if !file.text.contains("loopguard:") {
+        return;
+    }
+    // Comments on their own line apply to the next line with code; they wait here
+    // until that line is seen (one pass, however many comment lines follow).
+    let mut waiting: Vec<usize> = Vec::new();
+    for line in 1..=file.line_count() {
         let text = file.line_text(line);
+        if waiting.is_empty() && !text.contains("loopguard:") {
+            continue;
+        }
+        let trimmed_line = text.trim();
+        if !trimmed_line.is_empty() && !trimmed_line.starts_with('#') {
+            for index in waiting.drain(..) {
+                suppressions[index].target_line = Some(line);
+            }
+        }
         let Some(comment_start) = comment_start(text) else {
             continue;
         };
@@ -127,20 +152,37 @@ fn scan(
             }
         }
         let standalone = text[..comment_start].trim().is_empty();
-        let target_line = if standalone {
-            (line + 1..=line_count).find(|&next| {
-                let next_text = file.line_text(next).trim();
-                !next_text.is_empty() && !next_text.starts_with('#')
-            })
-        } else {
-            Some(line)
-        };
+        if standalone {
+            waiting.push(suppressions.len());
+        }
         suppressions.push(Suppression {
             source,
-            target_line,
+            target_line: (!standalone).then_some(line),
             codes: parsed,
         });
     }
+}
+
+/// The lint code under `offset` in a `# loopguard: ignore[...]` comment, for hovers.
+pub fn code_at(file: &SourceFile, offset: usize) -> Option<LintCode> {
+    let line = file.line_of(offset);
+    let text = file.line_text(line);
+    let comment_start = comment_start(text)?;
+    let comment = &text[comment_start + 1..];
+    let trimmed = comment.trim_start();
+    let directive = trimmed.strip_prefix("loopguard:")?;
+    let directive_offset = file.line_start(line)
+        + comment_start
+        + 1
+        + (comment.len() - trimmed.len())
+        + "loopguard:".len();
+    let codes = parse_directive(directive).ok()?;
+    codes
+        .into_iter()
+        .find(|(_, range)| {
+            (directive_offset + range.start..=directive_offset + range.end).contains(&offset)
+        })
+        .and_then(|(name, _)| LintCode::parse(name))
 }
 
 /// Byte index of the `#` that starts a comment, skipping `#` inside strings.
@@ -211,6 +253,22 @@ mod tests {
     fn comments_inside_strings_are_not_comments() {
         assert_eq!(comment_start(r##"name = "a # b" # real"##), Some(15));
         assert_eq!(comment_start(r#"name = 'a # b'"#), None);
+    }
+
+    #[test]
+    fn the_code_under_the_cursor_is_found_in_a_suppression() {
+        let file = SourceFile::new(
+            "r.toml",
+            "x = 1\nto = \"b\" # loopguard: ignore[ping-pong-pair, transfer-cycle] reason=\"x\"\n",
+        );
+        let at = |needle: &str| file.text.find(needle).expect("in the text");
+        assert_eq!(code_at(&file, at("pong")), Some(LintCode::PingPongPair));
+        assert_eq!(
+            code_at(&file, at("transfer-cycle") + 3),
+            Some(LintCode::TransferCycle)
+        );
+        assert_eq!(code_at(&file, at("reason")), None);
+        assert_eq!(code_at(&file, 1), None);
     }
 
     #[test]

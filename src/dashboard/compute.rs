@@ -25,11 +25,16 @@ pub const ALWAYS_REUSE_FOR: Duration = Duration::from_millis(250);
 /// Responses kept at most; a client cannot grow the cache with made-up queries.
 const MAX_KEPT: usize = 64;
 
-/// One computed response: the body and its content type.
+/// One computed response: the body, its content type, and for CSV pages the link
+/// to the next page and the file name to save it as.
 #[derive(Debug, Clone)]
 pub struct Computed {
     pub content_type: &'static str,
     pub body: Arc<str>,
+    /// The next page (`Link: <…>; rel="next"`).
+    pub next: Option<String>,
+    /// `Content-Disposition: attachment; filename="…"`.
+    pub download: Option<&'static str>,
 }
 
 struct Kept {

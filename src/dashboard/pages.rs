@@ -5,20 +5,25 @@
 //! [`visible`], so invisible or reordering characters show. Elements the browser
 //! tests read carry stable `data-testid` attributes.
 //!
-//! Pure functions from stats to markup; the handlers in `super` fetch the data.
+//! Pure functions from stats to markup; the handlers in `super` fetch the data. The
+//! call page and the follow-ups are in `pages_follow_ups.rs`.
 
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
 use maud::{DOCTYPE, Markup, html};
 
-use super::layout;
-use super::visible::visible;
-use super::{ViewQuery, WindowChoice};
-use crate::core::engine::{CallRecord, CallbackStatus, Verdict};
+use super::ViewQuery;
+use super::range::{Range, WindowChoice};
+use crate::core::engine::Verdict;
 use crate::core::stats::{
-    BounceMatrix, CallbackPage, DepartmentPage, DepartmentRow, FlaggedPage, GraphTraffic, Overview,
+    AgentPage, BounceMatrix, DepartmentPage, DepartmentRow, FlaggedPage, GraphTraffic, Hotspots,
+    Overview,
 };
+use crate::render::graph_svg;
+use crate::render::visible::visible;
+
+pub use super::pages_follow_ups::{call, callbacks, follow_ups};
 
 /// Escapes a path segment (call ids may hold `/`, `?`, `#`, spaces).
 pub fn path_segment(text: &str) -> String {
@@ -33,22 +38,50 @@ pub fn path_segment(text: &str) -> String {
     encoded
 }
 
+/// Where a page is and what its navigation shows.
+#[derive(Debug, Clone, Copy)]
+pub struct Chrome {
+    /// The current view's path.
+    pub path: &'static str,
+    /// The range the view covers (kept by the navigation's links).
+    pub range: Range,
+    /// Whether the rules' policy shows per-agent statistics.
+    pub show_agents: bool,
+}
+
+impl Chrome {
+    /// `path` with this page's range as its query.
+    pub fn link(&self, path: &str) -> String {
+        with_query(path, &self.range.query_pairs())
+    }
+}
+
+/// `path?name=value&…`, encoded.
+pub fn with_query(path: &str, pairs: &[(&str, String)]) -> String {
+    // Encoding pairs of strings as a query string cannot fail.
+    let encoded = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    if encoded.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{encoded}")
+    }
+}
+
 /// The views, for the navigation bar: (path, title).
-const VIEWS: [(&str, &str); 6] = [
+const VIEWS: [(&str, &str); 9] = [
     ("/", "Overview"),
     ("/calls", "Flagged calls"),
     ("/matrix", "Bounce matrix"),
     ("/graph", "Routing graph"),
     ("/departments", "Departments"),
+    ("/agents", "Agents"),
+    ("/follow-ups", "Follow-ups"),
     ("/callbacks", "Callbacks owed"),
+    ("", ""),
 ];
 
-/// The page around a view's content. `path` is the current view (for the navigation
-/// and the window links); `window` is `None` on views without a window.
-fn page(title: &str, path: &str, window: Option<WindowChoice>, content: Markup) -> Markup {
-    let query = window.map_or(String::new(), |window| {
-        format!("?window={}", window.as_str())
-    });
+/// The page around a view's content; `ranged` views show the range selector.
+pub(super) fn page(title: &str, chrome: &Chrome, ranged: bool, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -63,22 +96,18 @@ fn page(title: &str, path: &str, window: Option<WindowChoice>, content: Markup) 
                     span.brand { "loopguard" }
                     nav.views {
                         @for (target, label) in VIEWS {
-                            a href={ (target) (query) } aria-current=[(target == path).then_some("page")] { (label) }
+                            @if !target.is_empty() && (chrome.show_agents || target != "/agents") {
+                                a href=(chrome.link(target)) aria-current=[(target == chrome.path).then_some("page")] data-testid={ "nav" (target.replace('/', "-")) } { (label) }
+                            }
                         }
                     }
                     span.live data-testid="live-status" title="Live updates" { "●" }
                 }
-                main #content data-view=(path) {
+                main #content data-view=(chrome.path) {
                     div.heading {
                         h1 { (title) }
-                        @if let Some(selected) = window {
-                            nav.windows aria-label="Window" {
-                                @for choice in WindowChoice::ALL {
-                                    a href={ (path) "?window=" (choice.as_str()) }
-                                        aria-current=[(choice == selected).then_some("true")]
-                                        data-testid={ "window-" (choice.as_str()) } { (choice.label()) }
-                                }
-                            }
+                        @if ranged {
+                            (range_selector(chrome))
                         }
                     }
                     (content)
@@ -89,15 +118,51 @@ fn page(title: &str, path: &str, window: Option<WindowChoice>, content: Markup) 
     }
 }
 
-fn percent(share: f64) -> String {
+/// The presets, and a form for any range (RFC 3339 times).
+fn range_selector(chrome: &Chrome) -> Markup {
+    let (from, to) = match chrome.range {
+        Range::Between { from, to } => (
+            from.to_string(),
+            to.map(|to| to.to_string()).unwrap_or_default(),
+        ),
+        Range::Preset(_) => (String::new(), String::new()),
+    };
+    html! {
+        nav.windows aria-label="Window" {
+            @for choice in WindowChoice::ALL {
+                a href=(with_query(chrome.path, &[("window", choice.as_str().to_owned())]))
+                    aria-current=[(chrome.range.preset() == Some(choice)).then_some("true")]
+                    data-testid={ "window-" (choice.as_str()) } { (choice.label()) }
+            }
+        }
+        form.range method="get" action=(chrome.path) data-testid="range-form" {
+            label { "from " input name="from" value=(from) placeholder="2026-11-22T08:00:00Z" size="21" data-testid="range-from"; }
+            label { " to " input name="to" value=(to) placeholder="now" size="21" data-testid="range-to"; }
+            " " button type="submit" { "Show" }
+        }
+    }
+}
+
+/// The window a page covers, in words.
+pub(super) fn window_words(range: &Range) -> String {
+    match range {
+        Range::Preset(choice) => choice.label().to_owned(),
+        Range::Between { from, to } => match to {
+            Some(to) => format!("{} – {}", time(*from), time(*to)),
+            None => format!("since {}", time(*from)),
+        },
+    }
+}
+
+pub(super) fn percent(share: f64) -> String {
     format!("{:.1}%", share * 100.0)
 }
 
-fn time(at: Timestamp) -> String {
+pub(super) fn time(at: Timestamp) -> String {
     at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-fn age(seconds: i64) -> String {
+pub(super) fn age(seconds: i64) -> String {
     match seconds {
         ..60 => format!("{seconds}s"),
         60..3600 => format!("{}m", seconds / 60),
@@ -106,44 +171,66 @@ fn age(seconds: i64) -> String {
     }
 }
 
-fn verdict_badge(verdict: Verdict) -> Markup {
+pub(super) fn verdict_badge(verdict: Verdict) -> Markup {
     html! { span class={ "badge " (verdict.as_str()) } data-testid="verdict" { (verdict.as_str()) } }
 }
 
-/// "Showing 1–100 of 2,345" and the links to the first and the next page.
-fn pager(path: &str, query: &ViewQuery, shown: usize, total: u64, next: Option<&str>) -> Markup {
-    let link = |after: Option<&str>| {
-        let mut pairs: Vec<(&str, String)> = Vec::new();
-        if path != "/callbacks" {
-            pairs.push(("window", query.window.as_str().to_owned()));
-        }
-        if let Some(sort) = &query.sort {
-            pairs.push(("sort", sort.clone()));
-        }
-        if let Some(limit) = query.limit {
-            pairs.push(("limit", limit.to_string()));
-        }
-        if let Some(after) = after {
-            pairs.push(("after", after.to_owned()));
-        }
-        // Encoding pairs of strings as a query string cannot fail.
-        let encoded = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-        format!("{path}?{encoded}")
-    };
+/// A finding message: the ids it quotes in backticks shown as code.
+pub(super) fn message(text: &str) -> Markup {
     html! {
-        p.pager data-testid="pager" data-total=(total) {
-            "Showing " (shown) " of " (total) "."
-            @if query.after.is_some() {
-                " " a href=(link(None)) data-testid="first-page" { "First page" }
-            }
-            @if let Some(next) = next {
-                " " a href=(link(Some(next))) data-testid="next-page" { "Next page →" }
+        @for (index, part) in text.split('`').enumerate() {
+            @if index % 2 == 1 {
+                code data-testid="message-code" { (visible(part)) }
+            } @else {
+                (visible(part))
             }
         }
     }
 }
 
-pub fn overview(overview: &Overview, query: &ViewQuery) -> Markup {
+/// "Showing 100 of 2,345" and the links to the first and the next page.
+pub(super) fn pager(
+    path: &str,
+    query: &ViewQuery,
+    shown: usize,
+    total: u64,
+    next: Option<&str>,
+) -> Markup {
+    html! {
+        p.pager data-testid="pager" data-total=(total) {
+            "Showing " (shown) " of " (total) "."
+            @if query.after.is_some() {
+                " " a href=(query.link(path, None)) data-testid="first-page" { "First page" }
+            }
+            @if let Some(next) = next {
+                " " a href=(query.link(path, Some(next))) data-testid="next-page" { "Next page →" }
+            }
+        }
+    }
+}
+
+/// A link to the CSV export of a list (the JSON endpoint with `format=csv`).
+pub(super) fn csv_link(endpoint: &str, query: &ViewQuery) -> Markup {
+    let mut pairs = query.range.query_pairs();
+    if let Some((a, b)) = &query.pair {
+        pairs.push(("between", a.clone()));
+        pairs.push(("and", b.clone()));
+    }
+    if let Some(sort) = &query.sort {
+        pairs.push(("sort", sort.clone()));
+    }
+    pairs.push(("format", "csv".to_owned()));
+    html! {
+        p.export { a href=(with_query(endpoint, &pairs)) data-testid="csv-link" download { "Download CSV" } }
+    }
+}
+
+pub fn overview(
+    chrome: &Chrome,
+    overview: &Overview,
+    hotspots: &Hotspots,
+    follow_ups_overdue: u64,
+) -> Markup {
     let cards = [
         ("transfers", "Transfers", overview.transfers.to_string()),
         ("calls", "Calls", overview.calls.to_string()),
@@ -165,19 +252,92 @@ pub fn overview(overview: &Overview, query: &ViewQuery) -> Markup {
             "Callbacks owed",
             overview.callbacks_owed.to_string(),
         ),
+        (
+            "follow-ups-overdue",
+            "Follow-ups overdue",
+            follow_ups_overdue.to_string(),
+        ),
     ];
     let content = html! {
         section.cards {
             @for (id, label, value) in &cards {
-                div.card {
+                div.card.overdue[*id == "follow-ups-overdue" && follow_ups_overdue > 0] {
                     div.value data-testid={ "overview-" (id) } { (value) }
                     div.label { (label) }
                 }
             }
         }
+        (who(chrome, hotspots))
         (loops_chart(overview))
     };
-    page("Overview", "/", Some(query.window), content)
+    page("Overview", chrome, true, content)
+}
+
+/// Who plays hot potato: the top pairs with links to their calls, and the
+/// departments whose transfers caused the most loops.
+fn who(chrome: &Chrome, hotspots: &Hotspots) -> Markup {
+    html! {
+        section.who {
+            div {
+                h2 { "Hot-potato pairs" }
+                @if hotspots.pairs.is_empty() {
+                    p.empty data-testid="hot-pairs-empty" { "No department passed a call back in this window." }
+                } @else {
+                    table data-testid="hot-pairs" {
+                        thead { tr { th { "Pair" } th { "Bounces" } th { "Blocked bounces" } th {} } }
+                        tbody {
+                            @for pair in &hotspots.pairs {
+                                tr data-testid={ "hot-pair-" (pair.a) "-" (pair.b) } {
+                                    th scope="row" { (visible(&pair.a)) " ⇄ " (visible(&pair.b)) }
+                                    td data-testid="bounces" { (pair.bounces) }
+                                    td data-testid="blocked-bounces" { (pair.blocked_bounces) }
+                                    td {
+                                        @if !pair.merged {
+                                            a href=(pair_link(chrome, &pair.a, &pair.b)) data-testid="pair-calls" { "their calls" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            div {
+                h2 { "Departments causing the most loops" }
+                @if hotspots.departments.is_empty() {
+                    p.empty data-testid="loop-departments-empty" { "No transfer had a loop finding in this window." }
+                } @else {
+                    table data-testid="loop-departments" {
+                        thead { tr { th { "Department" } th { "Loops caused" } th { "Transfers out" } } }
+                        tbody {
+                            @for department in &hotspots.departments {
+                                tr data-testid={ "loop-department-" (department.department) } {
+                                    th scope="row" { (visible(&department.department)) }
+                                    td data-testid="loops-caused" { (department.loops_caused) }
+                                    td { (department.transfers_out) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The calls that bounced between `a` and `b`, in the page's range.
+fn pair_link(chrome: &Chrome, a: &str, b: &str) -> String {
+    let mut pairs = chrome.range.query_pairs();
+    pairs.push(("between", a.to_owned()));
+    pairs.push(("and", b.to_owned()));
+    with_query("/calls", &pairs)
+}
+
+/// The departments table sorted by `column`, in the page's range.
+fn sorted_link(chrome: &Chrome, column: &str) -> String {
+    let mut pairs = chrome.range.query_pairs();
+    pairs.push(("sort", column.to_owned()));
+    with_query("/departments", &pairs)
 }
 
 /// A bar chart of loops per interval, as inline SVG.
@@ -218,10 +378,18 @@ fn loops_chart(overview: &Overview) -> Markup {
     }
 }
 
-pub fn flagged(flagged: &FlaggedPage, query: &ViewQuery) -> Markup {
+/// Flagged calls, or the calls that bounced between one pair.
+pub fn flagged(chrome: &Chrome, flagged: &FlaggedPage, query: &ViewQuery) -> Markup {
+    let title = match &query.pair {
+        Some((a, b)) => format!("Calls bouncing between {} and {}", visible(a), visible(b)),
+        None => "Flagged calls".to_owned(),
+    };
     let content = html! {
         @if flagged.items.is_empty() {
-            p.empty data-testid="flagged-empty" { "No warned or blocked transfers in this window." }
+            p.empty data-testid="flagged-empty" {
+                @if query.pair.is_some() { "No call bounced between these departments in this window." }
+                @else { "No warned or blocked transfers in this window." }
+            }
         }
         ol.flagged {
             @for call in &flagged.items {
@@ -249,89 +417,9 @@ pub fn flagged(flagged: &FlaggedPage, query: &ViewQuery) -> Markup {
             }
         }
         (pager("/calls", query, flagged.items.len(), flagged.total, flagged.next.as_deref()))
+        (csv_link("/v1/stats/flagged", query))
     };
-    page("Flagged calls", "/calls", Some(query.window), content)
-}
-
-/// One call's chain as a timeline: every hop with time, departments, mode, verdict
-/// and findings, then the end and the callback mark.
-pub fn call(call: &CallRecord, now: Timestamp) -> Markup {
-    let call_id = call.call_id.as_str();
-    let content = html! {
-        p.summary {
-            span data-testid="call-id" { (visible(call_id)) }
-            " · " (call.transfers_taken()) " transfer(s) taken · "
-            @match &call.ended {
-                Some(end) => { "ended " b data-testid="call-ended" { (end.outcome.as_str()) } " at " (time(end.occurred_at)) }
-                None => { "live" }
-            }
-        }
-        ol.timeline data-testid="timeline" {
-            @for hop in &call.hops {
-                li class={ "hop " (hop.verdict.as_str()) } data-testid="hop" data-from=(hop.from) data-to=(hop.to) data-verdict=(hop.verdict.as_str()) {
-                    time { (time(hop.occurred_at)) }
-                    div.move {
-                        span.step { (visible(&hop.from)) }
-                        span.arrow { "→" }
-                        span.step { (visible(&hop.to)) }
-                        @if !hop.moved {
-                            " " span.not-moved { "(not carried out)" }
-                        }
-                    }
-                    div.meta {
-                        (verdict_badge(hop.verdict)) " "
-                        span data-testid="mode" { (hop.mode.map_or("mode not reported", |mode| mode.as_str())) }
-                        @if let Some(intent) = &hop.intent {
-                            " · intent " (visible(intent))
-                        }
-                        @match &hop.callback_number {
-                            Some(number) => { " · callback " (visible(number)) }
-                            None => { " · no callback number" }
-                        }
-                    }
-                    ul.findings {
-                        @for finding in &hop.findings {
-                            li data-testid="finding" data-code=(finding.code.as_str()) {
-                                span.code { (finding.code.as_str()) } " " (visible(&finding.message))
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        @if call.callback_owed() {
-            @let ended_at = call.ended.as_ref().map_or(now, |end| end.occurred_at);
-            p.owed data-testid="call-callback-owed" {
-                "Callback owed to " (visible(call.callback_number().unwrap_or_default()))
-                " for " (age(now.duration_since(ended_at).as_secs().max(0))) ". "
-                (mark_buttons(call_id))
-            }
-        }
-        @if let Some(mark) = &call.callback {
-            p data-testid="call-callback-mark" {
-                "Callback marked "
-                b { (match mark.status { CallbackStatus::Done => "done", CallbackStatus::Failed => "failed" }) }
-                " at " (time(mark.occurred_at))
-                @if let Some(note) = &mark.note {
-                    ": " (visible(note))
-                }
-            }
-        }
-    };
-    page(
-        &format!("Call {}", visible(call_id)),
-        "/calls",
-        None,
-        content,
-    )
-}
-
-fn mark_buttons(call_id: &str) -> Markup {
-    html! {
-        button.mark type="button" data-mark="done" data-call=(call_id) data-testid="mark-done" { "Mark done" }
-        " "
-        button.mark.secondary type="button" data-mark="failed" data-call=(call_id) data-testid="mark-failed" { "Mark failed" }
-    }
+    page(&title, chrome, true, content)
 }
 
 /// A note under views that merged unknown departments into one row.
@@ -349,9 +437,82 @@ fn merged_note(other: Option<&crate::core::stats::OtherUnknown>) -> Markup {
     }
 }
 
-/// The bounce matrix as a heatmap table: each cell shows moved transfers and bounce
-/// attempts (moved + blocked); red intensity follows bounce attempts, blue transfers.
-pub fn matrix(matrix: &BounceMatrix, query: &ViewQuery) -> Markup {
+/// Above this many departments the graph page suggests focusing on one.
+const LARGE_GRAPH: usize = 40;
+
+/// The graph narrowed to `focus` and its neighbours, with the edges that touch
+/// it; nothing when the graph has no such department.
+pub fn focused(graph: &GraphTraffic, focus: &str) -> GraphTraffic {
+    let touches = |edge: &&crate::core::stats::GraphEdge| edge.from == focus || edge.to == focus;
+    let edges: Vec<_> = graph.edges.iter().filter(touches).cloned().collect();
+    let known = graph.nodes.iter().any(|node| node.department == focus);
+    let nodes = graph
+        .nodes
+        .iter()
+        .filter(|node| {
+            known
+                && (node.department == focus
+                    || edges
+                        .iter()
+                        .any(|edge| edge.from == node.department || edge.to == node.department))
+        })
+        .cloned()
+        .collect();
+    GraphTraffic {
+        window: graph.window,
+        nodes,
+        edges: if known { edges } else { Vec::new() },
+        other_unknown: None,
+    }
+}
+
+/// The routing graph: departments laid out in layers (`render::graph_layout`),
+/// allowed transfers as grey edges whose width follows traffic, bounces in red,
+/// transfers the rules do not allow dashed orange. Each box focuses the graph on its
+/// department; the drawing pans and zooms.
+pub fn graph(chrome: &Chrome, graph: &GraphTraffic, query: &ViewQuery) -> Markup {
+    let link = |department: &str| {
+        let mut pairs = chrome.range.query_pairs();
+        pairs.push(("focus", department.to_owned()));
+        with_query("/graph", &pairs)
+    };
+    let content = html! {
+        p.hint {
+            "Edge width: transfers taken in the window. "
+            span.swatch.bounce {} " had bounces · "
+            span.swatch.unallowed {} " seen live, not in the rules · "
+            span.swatch.idle {} " allowed, no traffic. "
+            "Click a department to see it with its neighbours; scroll to zoom, drag to pan."
+        }
+        @if let Some(focus) = &query.focus {
+            p.focus data-testid="graph-focus" data-focus=(focus) {
+                @if graph.nodes.is_empty() {
+                    "No department “" (visible(focus)) "” in this window's graph. "
+                } @else {
+                    "Showing " b { (visible(focus)) } " and its " (graph.nodes.len() - 1) " neighbours. "
+                }
+                a href=(chrome.link("/graph")) data-testid="graph-all" { "Show every department" }
+            }
+        } @else if graph.nodes.len() > LARGE_GRAPH {
+            p.hint data-testid="graph-large" { (graph.nodes.len()) " departments: click one to focus on it and its neighbours." }
+        }
+        (merged_note(graph.other_unknown.as_ref()))
+        div.graph-controls {
+            button type="button" data-zoom="in" title="Zoom in" { "+" }
+            button type="button" data-zoom="out" title="Zoom out" { "−" }
+            button type="button" data-zoom="reset" title="Fit" { "Fit" }
+        }
+        div.scroll.pan-zoom data-testid="graph-viewport" {
+            (graph_svg::traffic_svg(graph, &graph_svg::SvgOptions {
+                node_link: Some(&link),
+                focus: query.focus.as_deref(),
+                standalone: false,
+            }))
+        }
+    };
+    page("Routing graph", chrome, true, content)
+}
+pub fn matrix(chrome: &Chrome, matrix: &BounceMatrix) -> Markup {
     let size = matrix.departments.len();
     let pairs = || (0..size).flat_map(move |from| (0..size).map(move |to| (from, to)));
     let max_transfers = pairs()
@@ -422,164 +583,11 @@ pub fn matrix(matrix: &BounceMatrix, query: &ViewQuery) -> Markup {
             }
         }
     };
-    page("Bounce matrix", "/matrix", Some(query.window), content)
-}
-
-/// The routing graph: departments laid out in layers (see [`layout`]), allowed
-/// transfers as grey edges whose width follows traffic, bounces in red, transfers the
-/// rules do not allow dashed orange.
-pub fn graph(graph: &GraphTraffic, query: &ViewQuery) -> Markup {
-    let content = html! {
-        p.hint {
-            "Edge width: transfers taken in the window. "
-            span.swatch.bounce {} " had bounces · "
-            span.swatch.unallowed {} " seen live, not in the rules · "
-            span.swatch.idle {} " allowed, no traffic."
-        }
-        (merged_note(graph.other_unknown.as_ref()))
-        div.scroll { (graph_svg(graph)) }
-    };
-    page("Routing graph", "/graph", Some(query.window), content)
-}
-
-pub fn graph_svg(graph: &GraphTraffic) -> Markup {
-    let index = |name: &str| graph.nodes.iter().position(|node| node.department == name);
-    let edges: Vec<(usize, usize)> = graph
-        .edges
-        .iter()
-        .filter_map(|edge| Some((index(&edge.from)?, index(&edge.to)?)))
-        .collect();
-    let entries: Vec<usize> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, node)| node.entry)
-        .map(|(position, _)| position)
-        .collect();
-    let (positions, width, height) = layout::layered(graph.nodes.len(), &entries, &edges);
-    let max = graph
-        .edges
-        .iter()
-        .map(|edge| edge.transfers + edge.blocked)
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let (half_width, half_height) = (70.0, 18.0);
-    let merged_node = graph.other_unknown.as_ref().map(|_| graph.nodes.len() - 1);
-    let node_id = |position: usize| -> String {
-        if Some(position) == merged_node {
-            "other-unknown".to_owned()
-        } else {
-            graph.nodes[position].department.clone()
-        }
-    };
-    let arrow = |id: &str, fill: &str| {
-        html! {
-            marker id=(id) viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse" {
-                path d="M0,0 L10,5 L0,10 z" fill=(fill) {}
-            }
-        }
-    };
-    html! {
-        svg.graph data-testid="graph" viewBox={ "0 0 " (format!("{width:.0}")) " " (format!("{height:.0}")) }
-            width=(format!("{width:.0}")) height=(format!("{height:.0}")) role="img" aria-label="Routing graph" {
-            defs {
-                (arrow("arrow", "#555"))
-                (arrow("arrow-red", "#c62828"))
-                (arrow("arrow-orange", "#ef6c00"))
-            }
-            @for edge in &graph.edges {
-                @if let (Some(from), Some(to)) = (index(&edge.from), index(&edge.to)) {
-                    @if from != to {
-                        (graph_edge(edge, positions[from], positions[to], (half_width, half_height), max, &node_id(from), &node_id(to)))
-                    }
-                }
-            }
-            @for (position, (node, point)) in graph.nodes.iter().zip(&positions).enumerate() {
-                @let class = match (node.known, node.entry) {
-                    (false, _) => "node unknown",
-                    (true, true) => "node entry",
-                    (true, false) => "node",
-                };
-                @let shown = visible(&node.department);
-                @let label: String = shown.chars().take(20).collect();
-                g class=(class) data-testid={ "node-" (node_id(position)) } {
-                    rect x=(format!("{:.1}", point.x - half_width)) y=(format!("{:.1}", point.y - half_height))
-                        width=(half_width * 2.0) height=(half_height * 2.0) rx="6" {}
-                    text x=(format!("{:.1}", point.x)) y=(format!("{:.1}", point.y + 5.0)) { (label) }
-                    title { (shown) }
-                }
-            }
-        }
-    }
-}
-
-fn graph_edge(
-    edge: &crate::core::stats::GraphEdge,
-    a: layout::Position,
-    b: layout::Position,
-    (half_width, half_height): (f64, f64),
-    max: u64,
-    from_id: &str,
-    to_id: &str,
-) -> Markup {
-    // Leave and enter at the node boxes' borders along the line between centres.
-    let (dx, dy) = (b.x - a.x, b.y - a.y);
-    let scale_x = if dx.abs() > f64::EPSILON {
-        half_width / dx.abs()
-    } else {
-        f64::INFINITY
-    };
-    let scale_y = if dy.abs() > f64::EPSILON {
-        half_height / dy.abs()
-    } else {
-        f64::INFINITY
-    };
-    let t = scale_x.min(scale_y).min(0.5);
-    let (x1, y1) = (a.x + dx * t, a.y + dy * t);
-    let (x2, y2) = (b.x - dx * t, b.y - dy * t);
-    // Curve every edge a little to one side, so A→B and B→A are both visible.
-    let length = (dx * dx + dy * dy).sqrt().max(1.0);
-    // Edges that skip layers arc further out, around the nodes in between.
-    let span = b.layer.abs_diff(a.layer) as f64;
-    let bend = 18.0 + 28.0 * (span - 1.0).max(0.0) + if b.layer <= a.layer { 22.0 } else { 0.0 };
-    let (cx, cy) = (
-        (x1 + x2) / 2.0 - dy / length * bend,
-        (y1 + y2) / 2.0 + dx / length * bend,
-    );
-    let traffic = edge.transfers + edge.blocked;
-    let stroke_width = if traffic == 0 {
-        1.0
-    } else {
-        1.5 + 6.5 * traffic as f64 / max as f64
-    };
-    let (class, marker) = if !edge.allowed {
-        ("edge unallowed", "arrow-orange")
-    } else if edge.bounces > 0 {
-        ("edge bounce", "arrow-red")
-    } else if traffic > 0 {
-        ("edge busy", "arrow")
-    } else {
-        ("edge idle", "arrow")
-    };
-    html! {
-        path class=(class) d=(format!("M{x1:.1},{y1:.1} Q{cx:.1},{cy:.1} {x2:.1},{y2:.1}"))
-            stroke-width=(format!("{stroke_width:.1}")) marker-end={ "url(#" (marker) ")" }
-            data-testid={ "edge-" (from_id) "-" (to_id) } data-allowed=(edge.allowed)
-            data-transfers=(edge.transfers) data-blocked=(edge.blocked) data-bounces=(edge.bounces) {
-            title {
-                (visible(&edge.from)) " → " (visible(&edge.to)) ": " (edge.transfers) " taken, " (edge.blocked) " blocked, " (edge.bounces) " bounces"
-                @if !edge.allowed { " (not in the rules)" }
-            }
-        }
-        @if traffic > 0 {
-            text.edge-label x=(format!("{cx:.1}")) y=(format!("{cy:.1}")) { (traffic) }
-        }
-    }
+    page("Bounce matrix", chrome, true, content)
 }
 
 /// Columns of the departments table: (sort key, heading).
-const DEPARTMENT_COLUMNS: [(&str, &str); 8] = [
+const DEPARTMENT_COLUMNS: [(&str, &str); 11] = [
     ("department", "Department"),
     ("transfers_in", "Transfers in"),
     ("transfers_out", "Transfers out"),
@@ -587,6 +595,9 @@ const DEPARTMENT_COLUMNS: [(&str, &str); 8] = [
     ("cold_share", "Cold share"),
     ("missing_callback_share", "Missing callback share"),
     ("callbacks_owed", "Callbacks owed"),
+    ("follow_ups_owed", "Follow-ups owed"),
+    ("follow_ups_overdue", "Overdue"),
+    ("kept_on_time", "Kept on time"),
     ("known", "In the rules"),
 ];
 
@@ -600,6 +611,9 @@ pub fn sort_departments(rows: &mut [DepartmentRow], column: &str) -> Result<(), 
             "cold_share" => row.cold_share,
             "missing_callback_share" => row.missing_callback_share,
             "callbacks_owed" => row.callbacks_owed as f64,
+            "follow_ups_owed" => row.follow_ups_owed as f64,
+            "follow_ups_overdue" => row.follow_ups_overdue as f64,
+            "kept_on_time" => row.kept_on_time as f64,
             _ => f64::from(u8::from(row.known)),
         }
     };
@@ -621,16 +635,16 @@ pub fn sort_departments(rows: &mut [DepartmentRow], column: &str) -> Result<(), 
     Ok(())
 }
 
-pub fn departments(table: &DepartmentPage, query: &ViewQuery) -> Markup {
+pub fn departments(chrome: &Chrome, table: &DepartmentPage, query: &ViewQuery) -> Markup {
     let content = html! {
-        p.hint { "\"Out\" counts the transfers a department made; click a heading to sort." }
+        p.hint { "\"Out\" counts the transfers a department made; follow-ups owed and overdue are as of now, kept on time counts those closed in the window. Click a heading to sort." }
         (merged_note(table.other_unknown.as_ref()))
         table.departments data-testid="departments" {
             thead {
                 tr {
                     @for (key, heading) in DEPARTMENT_COLUMNS {
                         th aria-sort=[(query.sort.as_deref() == Some(key)).then_some("descending")] {
-                            a href={ "/departments?window=" (query.window.as_str()) "&sort=" (key) } data-testid={ "sort-" (key) } { (heading) }
+                            a href=(sorted_link(chrome, key)) data-testid={ "sort-" (key) } { (heading) }
                         }
                     }
                 }
@@ -650,54 +664,64 @@ pub fn departments(table: &DepartmentPage, query: &ViewQuery) -> Markup {
                         td { (percent(row.cold_share)) }
                         td { (percent(row.missing_callback_share)) }
                         td data-testid="callbacks-owed" { (row.callbacks_owed) }
+                        td data-testid="follow-ups-owed" { (row.follow_ups_owed) }
+                        td.overdue[row.follow_ups_overdue > 0] data-testid="follow-ups-overdue" { (row.follow_ups_overdue) }
+                        td data-testid="kept-on-time" title={ (row.kept_on_time) " of " (row.follow_ups_closed) " closed in the window" } {
+                            (row.kept_on_time) " / " (row.follow_ups_closed)
+                        }
                         td { (if row.known { "yes" } else { "no" }) }
                     }
                 }
             }
         }
         (pager("/departments", query, table.items.len(), table.total, table.next.as_deref()))
+        (csv_link("/v1/stats/departments", query))
     };
-    page("Departments", "/departments", Some(query.window), content)
+    page("Departments", chrome, true, content)
 }
 
-/// Callbacks owed are not limited to a window, so this page has no window selector.
-pub fn callbacks(owed: &CallbackPage, query: &ViewQuery) -> Markup {
+/// Per-agent coaching numbers: the transfers each agent made, by department.
+pub fn agents(chrome: &Chrome, table: &AgentPage, query: &ViewQuery) -> Markup {
     let content = html! {
-        @if owed.items.is_empty() {
-            p.empty data-testid="callbacks-empty" { "Nobody is owed a callback." }
+        p.hint {
+            "Transfers agents made in " (window_words(&chrome.range)) ", by the department they transferred from (transfers that name an agent only). "
+            "Coaching data: share it with care."
+        }
+        @if table.items.is_empty() {
+            p.empty data-testid="agents-empty" { "No transfer named an agent in this window." }
         } @else {
-            table.callbacks data-testid="callbacks" {
+            table.agents data-testid="agents" {
                 thead {
-                    tr {
-                        th { "Call" } th { "Callback number" } th { "Dropped after" } th { "Ended" }
-                        th { "Waiting" } th { "Last attempt" } th {}
-                    }
+                    tr { th { "Agent" } th { "Department" } th { "Transfers out" } th { "Loops caused" } th { "Cold" } th { "Without callback number" } }
                 }
                 tbody {
-                    @for entry in &owed.items {
-                        tr data-testid={ "callback-" (entry.call_id) } data-call-id=(entry.call_id) {
-                            td { a href={ "/calls/" (path_segment(&entry.call_id)) } { (visible(&entry.call_id)) } }
-                            td data-testid="callback-number" { (visible(&entry.callback_number)) }
-                            td { (visible(&entry.last_from)) " → " (visible(&entry.last_to)) }
-                            td { (time(entry.ended_at)) }
-                            td data-testid="callback-age" data-seconds=(entry.age_seconds) { (age(entry.age_seconds)) }
-                            td {
-                                @if let Some(failed) = &entry.last_failed {
-                                    "failed " (time(failed.at))
-                                    @if let Some(note) = &failed.note {
-                                        ": " (visible(note))
-                                    }
-                                }
-                            }
-                            td { (mark_buttons(&entry.call_id)) }
+                    @for row in &table.items {
+                        tr data-testid={ "agent-" (row.agent_id) } data-department=(row.department) {
+                            th scope="row" { (visible(&row.agent_id)) }
+                            td { (visible(&row.department)) }
+                            td data-testid="transfers-out" { (row.transfers_out) }
+                            td data-testid="loops-caused" { (row.loops_caused) }
+                            td data-testid="cold-out" { (row.cold_out) }
+                            td data-testid="missing-callback-out" { (row.missing_callback_out) }
                         }
                     }
                 }
             }
         }
-        (pager("/callbacks", query, owed.items.len(), owed.total, owed.next.as_deref()))
+        (pager("/agents", query, table.items.len(), table.total, table.next.as_deref()))
+        (csv_link("/v1/stats/agents", query))
     };
-    page("Callbacks owed", "/callbacks", None, content)
+    page("Agents", chrome, true, content)
+}
+
+/// The agents page when the rules' policy hides agents.
+pub fn agents_off(chrome: &Chrome) -> Markup {
+    let content = html! {
+        p.empty data-testid="agents-off" {
+            "Per-agent statistics are turned off by the rules' policy (" code { "show_agents = false" } ")."
+        }
+    };
+    page("Agents", chrome, false, content)
 }
 
 #[cfg(test)]
@@ -711,61 +735,20 @@ mod tests {
     }
 
     #[test]
-    fn the_graph_draws_every_node_and_marks_edges_by_traffic_bounces_and_rules() {
-        use crate::core::stats::{GraphEdge, GraphNode, Window};
-        let node = |name: &str, entry: bool, known: bool| GraphNode {
-            department: name.to_owned(),
-            entry,
-            known,
-        };
-        let edge = |from: &str, to: &str, allowed: bool, transfers: u64, bounces: u64| GraphEdge {
-            from: from.to_owned(),
-            to: to.to_owned(),
-            allowed,
-            mode: allowed.then_some("warm"),
-            transfers,
-            blocked: 0,
-            bounces,
-        };
-        let graph = GraphTraffic {
-            window: Window {
-                from: Timestamp::UNIX_EPOCH,
-                to: Timestamp::UNIX_EPOCH,
-                interval_seconds: 60,
-            },
-            nodes: vec![
-                node("front", true, true),
-                node("back", false, true),
-                node("<x>", false, false),
-            ],
-            edges: vec![
-                edge("front", "back", true, 3, 0),
-                edge("back", "front", true, 1, 1),
-                edge("back", "<x>", false, 2, 0),
-                edge("front", "<x>", true, 0, 0),
-            ],
-            other_unknown: None,
-        };
-        let svg = graph_svg(&graph).into_string();
-        assert_eq!(svg.matches("<g class=\"node").count(), 3);
-        assert!(
-            svg.contains(r#"class="node entry" data-testid="node-front""#),
-            "{svg}"
-        );
-        assert!(
-            svg.contains(r#"class="node unknown" data-testid="node-&lt;x&gt;""#),
-            "{svg}"
-        );
-        assert!(svg.contains(r#"class="edge busy""#) && svg.contains(r#"class="edge bounce""#));
-        assert!(svg.contains(r#"class="edge unallowed""#) && svg.contains(r#"class="edge idle""#));
-        assert!(!svg.contains("<x>"), "every name is escaped");
-    }
-
-    #[test]
     fn ages_read_as_seconds_minutes_hours_days() {
         assert_eq!(age(5), "5s");
         assert_eq!(age(125), "2m");
         assert_eq!(age(3_700), "1h 1m");
         assert_eq!(age(90_000), "1d 1h");
+    }
+
+    #[test]
+    fn backticked_ids_in_messages_become_code_and_stay_escaped() {
+        let shown = message("call `a<b>` went back to `billing`").into_string();
+        assert_eq!(
+            shown,
+            "call <code data-testid=\"message-code\">a&lt;b&gt;</code> went back to <code data-testid=\"message-code\">billing</code>"
+        );
+        assert_eq!(message("no ids").into_string(), "no ids");
     }
 }

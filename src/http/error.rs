@@ -62,6 +62,10 @@ error_codes! {
     UnknownCall => "unknown-call", NOT_FOUND, "No transfer was recorded for this call.";
     ConflictingRedelivery => "conflicting-redelivery", CONFLICT, "The event id was already received with a different body.";
     CallEnded => "call-ended", CONFLICT, "The call ended before this event.";
+    PromiseExists => "promise-exists", CONFLICT, "The call already has a promise with this promise_id, made by another event.";
+    UnknownPromise => "unknown-promise", NOT_FOUND, "The call has no promise with this promise_id.";
+    TooManyPromises => "too-many-promises", UNPROCESSABLE_ENTITY, "The call already holds the most promises one call may hold.";
+    FeatureOff => "feature-off", NOT_FOUND, "The rules' policy turns this view off.";
     BodyTooLarge => "body-too-large", PAYLOAD_TOO_LARGE, "The body is over the configured limit.";
     UnsupportedMediaType => "unsupported-media-type", UNSUPPORTED_MEDIA_TYPE, "The content type is not the one this endpoint takes.";
     StoreUnavailable => "store-unavailable", SERVICE_UNAVAILABLE, "The event could not be stored; retry after Retry-After.";
@@ -144,7 +148,9 @@ impl ApiError {
     pub fn outcome(&self) -> RequestOutcome {
         match self.code {
             ErrorCode::BadSignature => RequestOutcome::BadSignature,
-            ErrorCode::ConflictingRedelivery | ErrorCode::CallEnded => RequestOutcome::Conflict,
+            ErrorCode::ConflictingRedelivery | ErrorCode::CallEnded | ErrorCode::PromiseExists => {
+                RequestOutcome::Conflict
+            }
             ErrorCode::StoreUnavailable => RequestOutcome::Unavailable,
             _ => RequestOutcome::InvalidRequest,
         }
@@ -177,6 +183,9 @@ impl From<EngineError> for ApiError {
             EngineError::Conflict { .. } => (ErrorCode::ConflictingRedelivery, "event_id"),
             EngineError::CallEnded { .. } => (ErrorCode::CallEnded, "occurred_at"),
             EngineError::UnknownCall { .. } => (ErrorCode::UnknownCall, "call_id"),
+            EngineError::PromiseExists { .. } => (ErrorCode::PromiseExists, "promise_id"),
+            EngineError::UnknownPromise { .. } => (ErrorCode::UnknownPromise, "promise_id"),
+            EngineError::TooManyPromises { .. } => (ErrorCode::TooManyPromises, "promise_id"),
         };
         ApiError::new(code, error.to_string()).with_field(field)
     }

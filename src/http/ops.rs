@@ -93,6 +93,28 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     if let Ok(count) = state.store.active_calls().await {
         state.metrics.active_calls.set(count as i64);
     }
+    let now = state.clock.now();
+    let mut follow_ups = ((0, 0), (0, 0));
+    state.store.read_stats(&mut |index| {
+        follow_ups = (index.open_follow_ups(), index.overdue(now));
+    });
+    let ((open_callbacks, open_promises), (overdue_callbacks, overdue_promises)) = follow_ups;
+    for (gauge, kind, value) in [
+        (&state.metrics.follow_ups_open, "callback", open_callbacks),
+        (&state.metrics.follow_ups_open, "promise", open_promises),
+        (
+            &state.metrics.follow_ups_overdue,
+            "callback",
+            overdue_callbacks,
+        ),
+        (
+            &state.metrics.follow_ups_overdue,
+            "promise",
+            overdue_promises,
+        ),
+    ] {
+        gauge.with_label_values(&[kind]).set(value as i64);
+    }
     (
         [(
             header::CONTENT_TYPE,

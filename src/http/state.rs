@@ -71,7 +71,7 @@ pub struct IntegrationSecrets {
 /// A new event, as announced to live views.
 #[derive(Debug, Clone, Serialize)]
 pub struct LiveUpdate {
-    /// `transfer`, `end` or `callback`.
+    /// `transfer`, `end`, `callback` or `promise`.
     pub kind: &'static str,
     pub call_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,8 +108,10 @@ impl AppState {
         clock: Clock,
     ) -> Self {
         metrics.rules_last_reload_success.set(1);
+        let rules = Arc::new(rules);
+        store.rules_installed(&rules);
         Self {
-            rules: ArcSwap::from_pointee(rules),
+            rules: ArcSwap::new(rules),
             rules_status: Mutex::new(RulesStatus {
                 source: source.into(),
                 loaded_at: clock.now(),
@@ -170,7 +172,9 @@ impl AppState {
 
     /// Puts new rules in force.
     pub fn install_rules(&self, rules: Rules) {
-        self.rules.store(Arc::new(rules));
+        let rules = Arc::new(rules);
+        self.store.rules_installed(&rules);
+        self.rules.store(rules);
         self.metrics.rules_last_reload_success.set(1);
         self.metrics
             .rules_reloads

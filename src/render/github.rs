@@ -2,11 +2,16 @@
 //! only the first 10 annotations of a step, so a final notice recommends SARIF when
 //! there are more.
 
-use super::Location;
+use super::{Location, omitted_sentence};
 use crate::core::diagnostic::{Diagnostic, Severity};
+use crate::core::lint::OmittedFindings;
 use crate::core::source::SourceFile;
 
-pub fn render_github(sources: &[SourceFile], diagnostics: &[Diagnostic]) -> String {
+pub fn render_github(
+    sources: &[SourceFile],
+    diagnostics: &[Diagnostic],
+    omitted: &[OmittedFindings],
+) -> String {
     let mut output = String::new();
     for diagnostic in diagnostics {
         let location = Location::of(sources, diagnostic.primary);
@@ -31,10 +36,17 @@ pub fn render_github(sources: &[SourceFile], diagnostics: &[Diagnostic]) -> Stri
             escape_data(&message)
         ));
     }
-    if diagnostics.len() > 10 {
+    for file in omitted {
         output.push_str(&format!(
-            "::notice title=loopguard::{} findings; GitHub shows only the first 10 annotations of a step. Upload `loopguard lint --format sarif` to code scanning to see them all.\n",
-            diagnostics.len()
+            "::warning file={},title=loopguard::{}\n",
+            escape_property(&sources[file.source.0].path),
+            escape_data(&omitted_sentence(file))
+        ));
+    }
+    let total = diagnostics.len() + omitted.iter().map(OmittedFindings::total).sum::<usize>();
+    if total > 10 {
+        output.push_str(&format!(
+            "::notice title=loopguard::{total} findings; GitHub shows only the first 10 annotations of a step. Upload `loopguard lint --format sarif` to code scanning to see them all.\n",
         ));
     }
     output

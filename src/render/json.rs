@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 
-use super::Location;
+use super::{Location, count};
 use crate::core::diagnostic::{Diagnostic, Severity, Span};
+use crate::core::lint::OmittedFindings;
 use crate::core::source::SourceFile;
 
 pub const JSON_FORMAT_VERSION: u32 = 1;
@@ -17,10 +18,25 @@ struct Report<'a> {
     summary: Summary,
     files: Vec<&'a str>,
     findings: Vec<Finding<'a>>,
+    /// Per file, the findings the per-file cap left out (absent when none were).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    omitted: Vec<Omitted<'a>>,
+}
+
+/// Every finding, shown or omitted.
+#[derive(Serialize)]
+struct Summary {
+    errors: usize,
+    warnings: usize,
+    notes: usize,
+    /// How many of them `findings` leaves out.
+    omitted: usize,
 }
 
 #[derive(Serialize)]
-struct Summary {
+struct Omitted<'a> {
+    file: &'a str,
+    findings: usize,
     errors: usize,
     warnings: usize,
     notes: usize,
@@ -73,13 +89,12 @@ fn json_location(sources: &[SourceFile], span: Span) -> JsonLocation<'_> {
     }
 }
 
-pub fn render_json(sources: &[SourceFile], diagnostics: &[Diagnostic]) -> String {
-    let count = |severity| {
-        diagnostics
-            .iter()
-            .filter(|diagnostic| diagnostic.severity == severity)
-            .count()
-    };
+pub fn render_json(
+    sources: &[SourceFile],
+    diagnostics: &[Diagnostic],
+    omitted: &[OmittedFindings],
+) -> String {
+    let count = |severity| count(diagnostics, omitted, severity);
     let report = Report {
         version: JSON_FORMAT_VERSION,
         tool: "loopguard",
@@ -88,6 +103,7 @@ pub fn render_json(sources: &[SourceFile], diagnostics: &[Diagnostic]) -> String
             errors: count(Severity::Error),
             warnings: count(Severity::Warning),
             notes: count(Severity::Note),
+            omitted: omitted.iter().map(OmittedFindings::total).sum(),
         },
         files: sources.iter().map(|file| file.path.as_str()).collect(),
         findings: diagnostics
@@ -108,6 +124,16 @@ pub fn render_json(sources: &[SourceFile], diagnostics: &[Diagnostic]) -> String
                     .collect(),
                 notes: &diagnostic.notes,
                 help: diagnostic.help.as_deref(),
+            })
+            .collect(),
+        omitted: omitted
+            .iter()
+            .map(|file| Omitted {
+                file: &sources[file.source.0].path,
+                findings: file.total(),
+                errors: file.errors,
+                warnings: file.warnings,
+                notes: file.notes,
             })
             .collect(),
     };

@@ -4,12 +4,19 @@
 
 use serde_json::{Value, json};
 
-use super::Location;
+use super::{Location, omitted_sentence};
 use crate::core::codes::LintCode;
 use crate::core::diagnostic::{Diagnostic, Severity, Span};
+use crate::core::lint::OmittedFindings;
 use crate::core::source::SourceFile;
 
-pub fn render_sarif(sources: &[SourceFile], diagnostics: &[Diagnostic]) -> String {
+/// Findings left out by the per-file cap become one tool notification per file
+/// (with the file as location) and `run.properties.omittedFindings`.
+pub fn render_sarif(
+    sources: &[SourceFile],
+    diagnostics: &[Diagnostic],
+    omitted: &[OmittedFindings],
+) -> String {
     let rules: Vec<Value> = LintCode::ALL
         .iter()
         .map(|code| {
@@ -64,7 +71,7 @@ pub fn render_sarif(sources: &[SourceFile], diagnostics: &[Diagnostic]) -> Strin
             result
         })
         .collect();
-    let log = json!({
+    let mut log = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
@@ -80,6 +87,29 @@ pub fn render_sarif(sources: &[SourceFile], diagnostics: &[Diagnostic]) -> Strin
             "results": results,
         }]
     });
+    if !omitted.is_empty() {
+        let notifications: Vec<Value> = omitted
+            .iter()
+            .map(|file| {
+                json!({
+                    "level": "warning",
+                    "message": { "text": omitted_sentence(file) },
+                    "locations": [{
+                        "physicalLocation": {
+                            "artifactLocation": { "uri": uri_reference(&sources[file.source.0].path) }
+                        }
+                    }],
+                })
+            })
+            .collect();
+        let run = &mut log["runs"][0];
+        run["invocations"] = json!([{
+            "executionSuccessful": true,
+            "toolExecutionNotifications": notifications,
+        }]);
+        run["properties"] =
+            json!({ "omittedFindings": omitted.iter().map(OmittedFindings::total).sum::<usize>() });
+    }
     // A json! value always serializes.
     let mut text = serde_json::to_string_pretty(&log).unwrap_or_default();
     text.push('\n');

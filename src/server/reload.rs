@@ -25,9 +25,13 @@ pub enum LoadFailure {
 pub fn load(path: &Path) -> Result<Rules, LoadFailure> {
     rules_files::load_clean_rules(path).map_err(|failure| match failure {
         rules_files::LoadFailure::Unreadable(error) => LoadFailure::Unreadable(error.to_string()),
-        rules_files::LoadFailure::Findings { sources, errors } => LoadFailure::Findings {
-            human: render::render_human(&sources, &errors, false),
-            concise: render::render_concise(&sources, &errors)
+        rules_files::LoadFailure::Findings {
+            sources,
+            errors,
+            omitted,
+        } => LoadFailure::Findings {
+            human: render::render_human(&sources, &errors, &omitted, false),
+            concise: render::render_concise(&sources, &errors, &omitted)
                 .lines()
                 .map(str::to_owned)
                 .collect(),

@@ -10,8 +10,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::{CallStore, StatsKeeper, StatusFuture, StoreError, StoreFuture, StoreStatus};
 use crate::core::engine::{
-    CallId, CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, Outcome, TransferAnswer,
-    TransferRequest,
+    CallId, CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, Outcome, Promise,
+    PromiseEvent, TransferAnswer, TransferRequest,
 };
 use crate::core::rules::Rules;
 use crate::core::stats::StatsIndex;
@@ -141,6 +141,23 @@ impl CallStore for MemoryStore {
             engine.mark_callback(request, received_at)
         });
         Box::pin(std::future::ready(result))
+    }
+
+    fn record_promise(
+        &self,
+        rules: Arc<Rules>,
+        event: PromiseEvent,
+        received_at: Timestamp,
+    ) -> StoreFuture<'_, Outcome<Promise>> {
+        self.stats.rules_seen(&rules);
+        let result = self.record(event.call_id().clone(), received_at, |engine| {
+            engine.promise(&rules, event, received_at)
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn rules_installed(&self, rules: &Arc<Rules>) {
+        self.stats.rules_seen(rules);
     }
 
     fn read(&self, read: &mut dyn FnMut(&Engine)) {

@@ -7,11 +7,13 @@
 //! instances). A store is handed the metrics registry the server serves and a
 //! clock; it never creates either. It knows nothing of HTTP.
 
+pub mod import;
 mod memory;
 pub mod postgres;
 pub mod sqlite;
 mod stats;
 
+pub use import::HistoryImport;
 pub use memory::{MemoryStore, lock_engine};
 pub use postgres::{PostgresConfig, PostgresStore};
 pub use sqlite::{OpenError, OpenReport, SqliteStore, StoreConfig};
@@ -25,7 +27,7 @@ use jiff::Timestamp;
 
 use crate::core::engine::{
     CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, EventId, Outcome,
-    RecordedEvent, TransferAnswer, TransferRequest, Verdict,
+    Promise, PromiseEvent, RecordedEvent, TransferAnswer, TransferRequest, Verdict,
 };
 use crate::core::rules::Rules;
 use crate::core::stats::StatsIndex;
@@ -75,7 +77,7 @@ pub type StatusFuture<'a> = Pin<Box<dyn Future<Output = StoreStatus> + Send + 'a
 /// An event another instance sharing the store committed, for live views.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedEvent {
-    /// `transfer`, `end` or `callback`.
+    /// `transfer`, `end`, `callback` or `promise` (made or closed).
     pub kind: &'static str,
     pub call_id: String,
     pub verdict: Option<Verdict>,
@@ -102,6 +104,20 @@ pub trait CallStore: Send + Sync + 'static {
         request: CallbackRequest,
         received_at: Timestamp,
     ) -> StoreFuture<'_, Outcome<CallRecord>>;
+
+    /// Records a promise made or closed (`Engine::promise`); `rules` resolve the
+    /// department a new promise names. Durable like every event.
+    fn record_promise(
+        &self,
+        rules: Arc<Rules>,
+        event: PromiseEvent,
+        received_at: Timestamp,
+    ) -> StoreFuture<'_, Outcome<Promise>>;
+
+    /// The rules just put in force (at start and on each reload): the statistics
+    /// judge follow-ups by their policy (`callback_within`) and keep their
+    /// departments apart, whether or not an event has arrived since.
+    fn rules_installed(&self, rules: &Arc<Rules>);
 
     /// Runs `read` with the engine's state; `read` must be quick (it holds a lock).
     /// For a store shared by several instances this is the instance's read model

@@ -33,8 +33,8 @@ use super::{
 };
 use crate::clock::Clock;
 use crate::core::engine::{
-    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome,
-    RecordedEvent, TransferAnswer, TransferRequest,
+    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome, Promise,
+    PromiseEvent, RecordedEvent, TransferAnswer, TransferRequest,
 };
 use crate::core::rules::Rules;
 use crate::core::stats::StatsIndex;
@@ -62,7 +62,7 @@ const MIGRATIONS: &[&str] = &[r#"
     CREATE INDEX calls_by_end ON calls (ended_at_ms) WHERE ended_at_ms IS NOT NULL;
 "#];
 
-const DATABASE_FILE: &str = "loopguard.db";
+pub(super) const DATABASE_FILE: &str = "loopguard.db";
 const LOCK_FILE: &str = "loopguard.lock";
 /// Most events one transaction takes; more wait for the next batch.
 const MAX_BATCH: usize = 512;
@@ -171,6 +171,12 @@ enum Job {
         received_at: Timestamp,
         reply: oneshot::Sender<Result<Outcome<CallRecord>, StoreError>>,
     },
+    Promise {
+        rules: Arc<Rules>,
+        event: PromiseEvent,
+        received_at: Timestamp,
+        reply: oneshot::Sender<Result<Outcome<Promise>, StoreError>>,
+    },
 }
 
 /// The durable [`CallStore`].
@@ -199,13 +205,7 @@ impl SqliteStore {
         let started = Instant::now();
         let directory = config.data_dir.clone();
         let shown = directory.display().to_string();
-        if directory.exists() && !directory.is_dir() {
-            return Err(OpenError::NotADirectory { path: shown });
-        }
-        std::fs::create_dir_all(&directory).map_err(|source| OpenError::CreateDirectory {
-            path: shown.clone(),
-            source,
-        })?;
+        prepare_directory(&directory)?;
         let lock = take_lock(&directory)?;
         let database_path = directory.join(DATABASE_FILE);
         let connection = open_connection(&database_path, &config)?;
@@ -333,6 +333,27 @@ impl CallStore for SqliteStore {
         self.submit(job, answer)
     }
 
+    fn record_promise(
+        &self,
+        rules: Arc<Rules>,
+        event: PromiseEvent,
+        received_at: Timestamp,
+    ) -> StoreFuture<'_, Outcome<Promise>> {
+        self.stats.rules_seen(&rules);
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Promise {
+            rules,
+            event,
+            received_at,
+            reply,
+        };
+        self.submit(job, answer)
+    }
+
+    fn rules_installed(&self, rules: &Arc<Rules>) {
+        self.stats.rules_seen(rules);
+    }
+
     fn read(&self, read: &mut dyn FnMut(&Engine)) {
         read(&lock_engine(&self.engine));
     }
@@ -357,7 +378,20 @@ impl CallStore for SqliteStore {
     }
 }
 
-fn take_lock(directory: &Path) -> Result<File, OpenError> {
+/// Creates the data directory if it is missing; refuses a path that is not one.
+pub(super) fn prepare_directory(directory: &Path) -> Result<(), OpenError> {
+    let shown = directory.display().to_string();
+    if directory.exists() && !directory.is_dir() {
+        return Err(OpenError::NotADirectory { path: shown });
+    }
+    std::fs::create_dir_all(directory).map_err(|source| OpenError::CreateDirectory {
+        path: shown,
+        source,
+    })
+}
+
+/// Takes the data directory's lock: one loopguard per data directory.
+pub(super) fn take_lock(directory: &Path) -> Result<File, OpenError> {
     let path = directory.join(LOCK_FILE);
     let shown = directory.display().to_string();
     let mut file = std::fs::OpenOptions::new()
@@ -426,7 +460,7 @@ fn database_hint(error: &rusqlite::Error) -> &'static str {
     }
 }
 
-fn open_connection(path: &Path, config: &StoreConfig) -> Result<Connection, OpenError> {
+pub(super) fn open_connection(path: &Path, config: &StoreConfig) -> Result<Connection, OpenError> {
     let shown = path.display().to_string();
     let database_error = |source: rusqlite::Error| OpenError::Database {
         hint: database_hint(&source),
@@ -566,6 +600,10 @@ enum Pending {
         oneshot::Sender<Result<Outcome<CallRecord>, StoreError>>,
         Result<Outcome<CallRecord>, EngineError>,
     ),
+    Promise(
+        oneshot::Sender<Result<Outcome<Promise>, StoreError>>,
+        Result<Outcome<Promise>, EngineError>,
+    ),
 }
 
 impl Pending {
@@ -581,6 +619,9 @@ impl Pending {
             Pending::Callback(reply, result) => {
                 let _ = reply.send(result.map_err(StoreError::from));
             }
+            Pending::Promise(reply, result) => {
+                let _ = reply.send(result.map_err(StoreError::from));
+            }
         }
     }
 
@@ -594,6 +635,9 @@ impl Pending {
                 let _ = reply.send(Err(error()));
             }
             Pending::Callback(reply, _) => {
+                let _ = reply.send(Err(error()));
+            }
+            Pending::Promise(reply, _) => {
                 let _ = reply.send(Err(error()));
             }
         }
@@ -612,6 +656,9 @@ fn refuse(job: Job, message: &str) {
             let _ = reply.send(Err(error()));
         }
         Job::Callback { reply, .. } => {
+            let _ = reply.send(Err(error()));
+        }
+        Job::Promise { reply, .. } => {
             let _ = reply.send(Err(error()));
         }
     }
@@ -698,6 +745,7 @@ impl Writer {
                             Some(RecordedEvent::Transfer {
                                 request: original,
                                 answer,
+                                ..
                             }) if original == request => Ok(Outcome {
                                 answer: *answer,
                                 replayed: true,
@@ -729,6 +777,17 @@ impl Writer {
                         let result = engine.mark_callback(request, received_at);
                         let fresh = matches!(&result, Ok(outcome) if !outcome.replayed);
                         (Pending::Callback(reply, result), fresh.then_some(event_id))
+                    }
+                    Job::Promise {
+                        rules,
+                        event,
+                        received_at,
+                        reply,
+                    } => {
+                        let event_id = event.event_id().clone();
+                        let result = engine.promise(&rules, event, received_at);
+                        let fresh = matches!(&result, Ok(outcome) if !outcome.replayed);
+                        (Pending::Promise(reply, result), fresh.then_some(event_id))
                     }
                 };
                 if let Some(event) = event_id.and_then(|id| engine.recorded(&id).cloned()) {
@@ -811,47 +870,7 @@ impl Writer {
 
     fn commit(&mut self, events: &[RecordedEvent]) -> Result<(), rusqlite::Error> {
         let transaction = self.connection.transaction()?;
-        {
-            let mut insert = transaction.prepare_cached(
-                "INSERT INTO events (event_id, call_id, kind, occurred_at_ms, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            let mut open_call = transaction.prepare_cached(
-                "INSERT OR IGNORE INTO calls (call_id, ended_at_ms) VALUES (?1, NULL)",
-            )?;
-            let mut end_call = transaction
-                .prepare_cached("UPDATE calls SET ended_at_ms = ?2 WHERE call_id = ?1")?;
-            for event in events {
-                let (kind, occurred_at) = match event {
-                    RecordedEvent::Transfer { answer, .. } => ("transfer", answer.occurred_at),
-                    RecordedEvent::End { answer, .. } => ("end", answer.occurred_at),
-                    RecordedEvent::Callback { answer, request } => (
-                        "callback",
-                        answer
-                            .callback
-                            .as_ref()
-                            .map(|mark| mark.occurred_at)
-                            .or(request.occurred_at)
-                            .unwrap_or_default(),
-                    ),
-                };
-                // Serializing our own types to JSON cannot fail.
-                let record = serde_json::to_string(event).unwrap_or_default();
-                insert.execute(params![
-                    event.event_id().as_str(),
-                    event.call_id().as_str(),
-                    kind,
-                    occurred_at.as_millisecond(),
-                    record
-                ])?;
-                open_call.execute(params![event.call_id().as_str()])?;
-                if kind == "end" {
-                    end_call.execute(params![
-                        event.call_id().as_str(),
-                        occurred_at.as_millisecond()
-                    ])?;
-                }
-            }
-        }
+        insert_events(&transaction, events, Duplicates::Refuse)?;
         transaction.commit()
     }
 
@@ -983,4 +1002,58 @@ fn delete_calls(
         delete_call.execute(params![call_id])?;
     }
     Ok(())
+}
+
+/// What [`insert_events`] does with an event id already in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Duplicates {
+    /// Fail the transaction: a live event id is answered once, by the engine.
+    Refuse,
+    /// Keep the stored event: importing the same history again changes nothing.
+    Ignore,
+}
+
+/// Inserts events (and their calls) inside `transaction`; returns how many were new.
+pub(super) fn insert_events(
+    transaction: &rusqlite::Transaction<'_>,
+    events: &[RecordedEvent],
+    duplicates: Duplicates,
+) -> Result<usize, rusqlite::Error> {
+    let mut insert = transaction.prepare_cached(match duplicates {
+        Duplicates::Refuse => {
+            "INSERT INTO events (event_id, call_id, kind, occurred_at_ms, record) VALUES (?1, ?2, ?3, ?4, ?5)"
+        }
+        Duplicates::Ignore => {
+            "INSERT OR IGNORE INTO events (event_id, call_id, kind, occurred_at_ms, record) VALUES (?1, ?2, ?3, ?4, ?5)"
+        }
+    })?;
+    let mut open_call = transaction
+        .prepare_cached("INSERT OR IGNORE INTO calls (call_id, ended_at_ms) VALUES (?1, NULL)")?;
+    let mut end_call =
+        transaction.prepare_cached("UPDATE calls SET ended_at_ms = ?2 WHERE call_id = ?1")?;
+    let mut inserted = 0;
+    for event in events {
+        let (kind, occurred_at) = (event.kind(), event.occurred_at());
+        // Serializing our own types to JSON cannot fail.
+        let record = serde_json::to_string(event).unwrap_or_default();
+        let rows = insert.execute(params![
+            event.event_id().as_str(),
+            event.call_id().as_str(),
+            kind,
+            occurred_at.as_millisecond(),
+            record
+        ])?;
+        if rows == 0 {
+            continue;
+        }
+        inserted += 1;
+        open_call.execute(params![event.call_id().as_str()])?;
+        if kind == "end" {
+            end_call.execute(params![
+                event.call_id().as_str(),
+                occurred_at.as_millisecond()
+            ])?;
+        }
+    }
+    Ok(inserted)
 }

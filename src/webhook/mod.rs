@@ -1,5 +1,5 @@
 //! Shell: the webhook routes platforms call: our own JSON (transfers, call ends,
-//! callback marks) and the integrations' routes (a SIP proxy's REFER), whose
+//! callback marks, promises) and the integrations' routes (a SIP proxy's REFER), whose
 //! translations live in `integrations`. Each handler turns the body into the core's request types
 //! first thing, hands it to the store, and answers only after the store kept it.
 //! No verdict logic lives here: the engine decides.
@@ -10,6 +10,7 @@ pub mod callback;
 pub mod end;
 pub mod genesys;
 mod observe;
+pub mod promise;
 pub mod sip;
 pub mod transfer;
 pub mod twilio;
@@ -40,6 +41,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(
             "/v1/calls/{call_id}/callback",
             post(callback::post_callback),
+        )
+        .route("/v1/calls/{call_id}/promises", post(promise::post_promise))
+        .route(
+            "/v1/calls/{call_id}/promises/{promise_id}",
+            post(promise::post_promise_close),
         )
         .route(
             "/v1/integrations/amazon-connect/flow",

@@ -105,13 +105,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("store", &["core", "clock", "exit", "metrics"]),
     ("http", &["core", "clock", "metrics", "store"]),
     ("integrations", &["core"]),
+    ("replay", &["core", "exit", "rules_files", "store"]),
     (
         "webhook",
         &["core", "clock", "metrics", "store", "http", "integrations"],
     ),
     (
         "dashboard",
-        &["core", "clock", "metrics", "store", "http", "webhook"],
+        &[
+            "core", "render", "clock", "metrics", "store", "http", "webhook",
+        ],
     ),
     (
         "server",
@@ -129,9 +132,19 @@ const LAYERS: &[(&str, &[&str])] = &[
             "dashboard",
         ],
     ),
+    ("lsp", &["core", "render", "rules_files"]),
     (
         "cli",
-        &["core", "render", "rules_files", "clock", "exit", "server"],
+        &[
+            "core",
+            "render",
+            "rules_files",
+            "clock",
+            "exit",
+            "server",
+            "replay",
+            "lsp",
+        ],
     ),
 ];
 

@@ -1,8 +1,10 @@
 //! The dashboard in a real browser: headless Chromium driven through chromedriver
 //! (WebDriver, `fantoccini`) against the real server on port 0, fed a scripted set of
 //! calls over HTTP. Checks the rendered values (stable `data-testid` attributes), the
-//! live updates (server-sent events) and the "mark done" button, and writes a
-//! screenshot of each view to `docs/screenshots/`.
+//! live updates (server-sent events), the "mark done" button, the overview's "who",
+//! the agents and follow-ups views with overdue marking, the graph's focus and
+//! zoom. With `LOOPGUARD_SCREENSHOTS=1` it also writes a screenshot of each view to
+//! `docs/screenshots/` (only then, so test runs leave the committed ones alone).
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. Without them the test fails when
 //! `CI` is set and is skipped loudly otherwise.
@@ -153,7 +155,12 @@ async fn expect_attribute(client: &Client, test_id: &str, attribute: &str, expec
     .await;
 }
 
+/// Writes `docs/screenshots/{view}.png` when `LOOPGUARD_SCREENSHOTS=1`: pages show
+/// times, so every run would change the files; refresh them on purpose instead.
 async fn screenshot(client: &Client, view: &str) {
+    if std::env::var_os("LOOPGUARD_SCREENSHOTS").is_none_or(|value| value != "1") {
+        return;
+    }
     let png = client.screenshot().await.expect("screenshot");
     let directory = repo_root().join("docs/screenshots");
     std::fs::create_dir_all(&directory).expect("create docs/screenshots");
@@ -236,8 +243,14 @@ async fn feed(server: &TestServer) {
             NUMBER,
         ),
     ];
-    for event in &events {
-        let (status, answer) = server.post("/v1/transfers", event).await;
+    for (index, event) in events.iter().enumerate() {
+        let mut event = event.clone();
+        event["agent_id"] = json!(if index % 2 == 0 {
+            "agent-ada"
+        } else {
+            "agent-bob"
+        });
+        let (status, answer) = server.post("/v1/transfers", &event).await;
         assert_eq!(status, 200, "{answer}");
     }
     for (call, outcome) in [("dropped-1", "disconnected"), ("resolved-1", "resolved")] {
@@ -246,6 +259,51 @@ async fn feed(server: &TestServer) {
                 &format!("/v1/calls/{call}/end"),
                 &json!({"event_id": format!("{call}-end"), "outcome": outcome}),
             )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    // A call dropped three hours ago: its callback was due an hour ago
+    // (`callback_within = "2h"` in the carrier's policy).
+    let hours_ago =
+        |hours: i64| (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours)).to_string();
+    let mut late = transfer(
+        "o1",
+        "overdue-1",
+        "customer_service",
+        "porting",
+        "port_number",
+        "warm",
+        Some("+14155550111"),
+    );
+    late["occurred_at"] = json!(hours_ago(4));
+    let (status, answer) = server.post("/v1/transfers", &late).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = server
+        .post(
+            "/v1/calls/overdue-1/end",
+            &json!({"event_id": "overdue-1-end", "outcome": "disconnected", "occurred_at": hours_ago(3)}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    // Promises: one past its due time, one due tomorrow.
+    for (call, promise, text, due) in [
+        (
+            "pingpong-1",
+            "reconnect",
+            "Reconnect the line today",
+            hours_ago(1),
+        ),
+        (
+            "resolved-1",
+            "signal-check",
+            "Check the signal tomorrow",
+            hours_ago(-24),
+        ),
+    ] {
+        let body = json!({"event_id": format!("{promise}-made"), "promise_id": promise,
+                          "text": text, "due_at": due});
+        let (status, answer) = server
+            .post(&format!("/v1/calls/{call}/promises"), &body)
             .await;
         assert_eq!(status, 200, "{answer}");
     }
@@ -290,7 +348,8 @@ async fn check_views(
         ("overview-warned", "0"),
         ("overview-cold-share", "20.0%"),
         ("overview-missing-callback-share", "20.0%"),
-        ("overview-callbacks-owed", "1"),
+        ("overview-callbacks-owed", "2"),
+        ("overview-follow-ups-overdue", "2"),
     ] {
         expect_text(client, id, expected).await;
     }
@@ -301,7 +360,48 @@ async fn check_views(
         .find_all(Locator::Css("[data-testid=loops-chart] rect.bar"))
         .await?;
     assert_eq!(bars.len(), 12, "12 five-minute intervals in the last hour");
+    // Who: the ping-pong pair and the department whose transfer looped.
+    let pair = "[data-testid=\"hot-pair-customer_service-activations\"]";
+    let row = client.find(Locator::Css(pair)).await?;
+    assert_eq!(
+        row.find(Locator::Css("[data-testid=blocked-bounces]"))
+            .await?
+            .text()
+            .await?,
+        "1"
+    );
+    let looping = client
+        .find(Locator::Css(
+            "[data-testid=\"loop-department-activations\"] [data-testid=loops-caused]",
+        ))
+        .await?;
+    assert_eq!(looping.text().await?, "1");
     screenshot(client, "overview").await;
+    row.find(Locator::Css("[data-testid=pair-calls]"))
+        .await?
+        .click()
+        .await?;
+    let pair_calls = eventually("the pair's calls", || async {
+        let items = client
+            .find_all(Locator::Css("[data-testid=flagged-call]"))
+            .await
+            .ok()?;
+        let mut ids = Vec::new();
+        for item in items {
+            ids.push(item.attr("data-call-id").await.ok()??);
+        }
+        (!ids.is_empty()).then_some(ids)
+    })
+    .await;
+    assert_eq!(pair_calls, ["pingpong-1"]);
+    assert!(
+        client
+            .current_url()
+            .await?
+            .query()
+            .unwrap_or_default()
+            .contains("between=customer_service")
+    );
 
     // Flagged calls, then the ping-pong call's timeline through its link.
     client.goto(&format!("{base}/calls?window=1h")).await?;
@@ -357,6 +457,22 @@ async fn check_views(
         found.push(code.attr("data-code").await?.unwrap_or_default());
     }
     assert!(found.contains(&"ping-pong".to_owned()), "{found:?}");
+    // Backticked ids in finding messages are code, not literal backticks.
+    let message = hops[1]
+        .find(Locator::Css("[data-testid=finding]"))
+        .await?
+        .text()
+        .await?;
+    assert!(!message.contains('`'), "{message}");
+    assert!(
+        !hops[1]
+            .find_all(Locator::Css("[data-testid=message-code]"))
+            .await?
+            .is_empty()
+    );
+    // The promise made on the call, past its due time.
+    expect_attribute(client, "promise-reconnect", "data-overdue", "true").await;
+    expect_attribute(client, "promise-reconnect", "data-status", "open").await;
     screenshot(client, "call").await;
 
     // Bounce matrix: the pair's cells.
@@ -406,6 +522,45 @@ async fn check_views(
         .await?;
     assert_eq!(nodes.len(), 9, "the carrier's nine departments");
     screenshot(client, "graph").await;
+    // The wheel zooms (the view box shrinks around the pointer).
+    let before = attribute_of(client, "graph", "viewBox")
+        .await
+        .expect("a view box");
+    client
+        .execute(
+            "const svg = document.querySelector('.pan-zoom svg'); const r = svg.getBoundingClientRect();\
+             svg.dispatchEvent(new WheelEvent('wheel', {deltaY: -100, clientX: r.left + 50, clientY: r.top + 50, bubbles: true, cancelable: true}));\
+             return null;",
+            vec![],
+        )
+        .await?;
+    let after = attribute_of(client, "graph", "viewBox")
+        .await
+        .expect("a view box");
+    let width = |view_box: &str| {
+        view_box
+            .split(' ')
+            .nth(2)
+            .and_then(|width| width.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(width(&after) < width(&before), "{before} → {after}");
+    // A click on a department focuses the graph on it and its neighbours.
+    client
+        .find(Locator::Css("[data-testid=\"node-billing\"] a"))
+        .await?
+        .click()
+        .await?;
+    expect_attribute(client, "graph-focus", "data-focus", "billing").await;
+    let focused = client
+        .find_all(Locator::Css("[data-testid^=node-]"))
+        .await?;
+    assert!(
+        focused.len() < 9 && focused.len() > 1,
+        "{} nodes",
+        focused.len()
+    );
+    screenshot(client, "graph-focus").await;
 
     // Departments table, sorted by transfers out.
     client
@@ -432,7 +587,15 @@ async fn check_views(
             .await?
             .text()
             .await?,
-        "1"
+        "2"
+    );
+    assert_eq!(
+        row.find(Locator::Css("[data-testid=follow-ups-overdue]"))
+            .await?
+            .text()
+            .await?,
+        "1",
+        "the callback dropped three hours ago"
     );
     screenshot(client, "departments").await;
 
@@ -449,6 +612,8 @@ async fn check_views(
             .await?,
         "+14155550199"
     );
+    expect_attribute(client, "callback-overdue-1", "data-overdue", "true").await;
+    expect_attribute(client, "callback-dropped-1", "data-overdue", "false").await;
     screenshot(client, "callbacks").await;
     row.find(Locator::Css("[data-testid=mark-done]"))
         .await?
@@ -462,11 +627,65 @@ async fn check_views(
         rows.is_empty().then_some(())
     })
     .await;
-    text_of(client, "callbacks-empty")
-        .await
-        .expect("the empty note");
     let (_, call) = server.get("/v1/calls/dropped-1").await;
     assert_eq!(call["callback"]["status"], "done", "{call}");
+
+    // Follow-ups: overdue first (the callback due an hour ago, the promise due an
+    // hour ago), then the promise due tomorrow; overdue ones marked.
+    client.goto(&format!("{base}/follow-ups")).await?;
+    let rows = eventually("the follow-ups", || async {
+        let rows = client
+            .find_all(Locator::Css("[data-testid=follow-ups] tbody tr"))
+            .await
+            .ok()?;
+        let mut found = Vec::new();
+        for row in rows {
+            found.push((
+                row.attr("data-testid").await.ok()??,
+                row.attr("data-overdue").await.ok()??,
+            ));
+        }
+        (found.len() == 3).then_some(found)
+    })
+    .await;
+    assert_eq!(
+        rows,
+        [
+            ("follow-up-overdue-1".to_owned(), "true".to_owned()),
+            (
+                "follow-up-pingpong-1/reconnect".to_owned(),
+                "true".to_owned()
+            ),
+            (
+                "follow-up-resolved-1/signal-check".to_owned(),
+                "false".to_owned()
+            ),
+        ]
+    );
+    expect_text(client, "follow-ups-overdue", "2").await;
+    screenshot(client, "follow-ups").await;
+
+    // Agents: who made the transfers, by department.
+    client.goto(&format!("{base}/agents?window=1h")).await?;
+    let row = eventually("agent-ada's row", || async {
+        client
+            .find(Locator::Css("[data-testid=\"agent-agent-ada\"]"))
+            .await
+            .ok()
+    })
+    .await;
+    assert_eq!(
+        row.find(Locator::Css("[data-testid=transfers-out]"))
+            .await?
+            .text()
+            .await?,
+        "3"
+    );
+    let bob = client
+        .find(Locator::Css("[data-testid=\"agent-agent-bob\"][data-department=activations] [data-testid=loops-caused]"))
+        .await?;
+    assert_eq!(bob.text().await?, "1", "bob made the blocked return");
+    screenshot(client, "agents").await;
 
     // Live: a transfer posted after the page loaded appears without a reload.
     client.goto(&format!("{base}/calls?window=1h")).await?;

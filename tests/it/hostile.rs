@@ -964,6 +964,8 @@ mod fuzz {
         ("POST", "/v1/transfers", false),
         ("POST", "/v1/calls/c1/end", false),
         ("POST", "/v1/calls/c1/callback", false),
+        ("POST", "/v1/calls/c1/promises", false),
+        ("POST", "/v1/calls/c1/promises/p1", false),
         ("GET", "/v1/calls/c1", false),
         ("GET", "/v1/loops", false),
         ("GET", "/v1/stats/overview", false),
@@ -972,6 +974,9 @@ mod fuzz {
         ("GET", "/v1/stats/departments", false),
         ("GET", "/v1/stats/callbacks", false),
         ("GET", "/v1/stats/graph", false),
+        ("GET", "/v1/stats/hotspots", false),
+        ("GET", "/v1/stats/agents", false),
+        ("GET", "/v1/stats/follow-ups", false),
         ("GET", "/", true),
         ("GET", "/calls", true),
         ("GET", "/calls/c1", true),
@@ -980,6 +985,8 @@ mod fuzz {
         ("GET", "/graph", true),
         ("GET", "/departments", true),
         ("GET", "/callbacks", true),
+        ("GET", "/agents", true),
+        ("GET", "/follow-ups", true),
         ("GET", "/login", true),
         ("POST", "/login", true),
         ("GET", "/readyz", false),
@@ -1058,5 +1065,31 @@ mod fuzz {
                 Ok(())
             })?;
         }
+    }
+}
+
+/// A reload of a file with thousands of errors must not become a `/readyz` body or
+/// a log line the size of its findings: the loader keeps lint's per-file cap.
+#[test]
+fn rules_with_thousands_of_errors_load_as_a_capped_report() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut text = String::from("[[department]]\nid = \"desk\"\nentry = true\n");
+    for index in 0..5_000 {
+        text.push_str(&format!("typo_{index} = 1\n"));
+    }
+    std::fs::write(directory.path().join("rules.toml"), text).unwrap();
+    match loopguard::rules_files::load_clean_rules(directory.path()) {
+        Err(loopguard::rules_files::LoadFailure::Findings {
+            errors, omitted, ..
+        }) => {
+            assert_eq!(
+                errors.len(),
+                loopguard::core::lint::DEFAULT_MAX_FINDINGS_PER_FILE
+            );
+            let more: usize = omitted.iter().map(|omitted| omitted.total()).sum();
+            assert!(more >= 4_900, "{more} omitted");
+        }
+        Err(loopguard::rules_files::LoadFailure::Unreadable(error)) => panic!("{error}"),
+        Ok(_) => panic!("rules with 5,000 unknown keys were accepted"),
     }
 }

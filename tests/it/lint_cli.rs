@@ -73,7 +73,8 @@ fn lint_of_a_fixture_with_an_error_exits_one() {
 fn concise_output_of_the_binary_matches_the_library_output_for_the_same_fixture() {
     let outcome = loopguard(&["lint", PING_PONG_FAIL, "--format", "concise"]);
     let (sources, report) = crate::support::lint_fixture(PING_PONG_FAIL);
-    let expected = loopguard::render::render_concise(&sources, &report.diagnostics);
+    let expected =
+        loopguard::render::render_concise(&sources, &report.diagnostics, &report.omitted);
     assert!(expected.contains("[ping-pong-pair]"), "{expected}");
     assert_eq!(outcome.stdout, expected);
 }
@@ -250,6 +251,9 @@ fn schema_prints_a_json_schema_of_departments_and_transfers() {
     assert_eq!(department["aliases"]["items"]["type"], "string", "{schema}");
     let actions = &schema["$defs"]["Actions"]["properties"];
     assert!(actions["unknown-transfer-mode"].is_object(), "{schema}");
+    let policy = &schema["$defs"]["Policy"]["properties"];
+    assert!(policy["callback_within"].is_object(), "{schema}");
+    assert!(policy["show_agents"].is_object(), "{schema}");
 }
 
 #[test]

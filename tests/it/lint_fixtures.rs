@@ -42,7 +42,7 @@ fn check(code: &str, kind: &str) {
 
 fn concise_output(fixture: &str) -> String {
     let (sources, report) = lint_fixture(fixture);
-    render_concise(&sources, &report.diagnostics)
+    render_concise(&sources, &report.diagnostics, &report.omitted)
 }
 
 /// `tests/fixtures/lint/<code>/<kind>.toml`, or the directory `<kind>/` when the

@@ -97,7 +97,7 @@ fn assert_physical_location(location: &Value) {
 
 fn sarif_of(fixture: &str) -> String {
     let (sources, report) = lint_fixture(fixture);
-    render_sarif(&sources, &report.diagnostics)
+    render_sarif(&sources, &report.diagnostics, &report.omitted)
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn sarif_uris_of_odd_paths_stay_relative_and_escaped() {
     )];
     let report = loopguard::core::lint::lint(&sources);
     assert!(!report.diagnostics.is_empty());
-    let text = render_sarif(&sources, &report.diagnostics);
+    let text = render_sarif(&sources, &report.diagnostics, &report.omitted);
     assert_valid_sarif(&text);
     assert!(
         text.contains("\"uri\": \"rules%20dir/%C3%BCmlaut%20%231.toml\""),

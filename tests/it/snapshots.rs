@@ -14,14 +14,15 @@ const DUPLICATE_ACROSS_FILES: &str = "tests/fixtures/lint/duplicate-id/fail";
 
 fn human(fixture: &str) -> String {
     let (sources, report) = lint_fixture(fixture);
-    render_human(&sources, &report.diagnostics, false)
+    render_human(&sources, &report.diagnostics, &report.omitted, false)
 }
 
 /// The JSON report with the crate version replaced, so a release does not churn it.
 fn json(fixture: &str) -> Value {
     let (sources, report) = lint_fixture(fixture);
     let mut report: Value =
-        serde_json::from_str(&render_json(&sources, &report.diagnostics)).expect("JSON report");
+        serde_json::from_str(&render_json(&sources, &report.diagnostics, &report.omitted))
+            .expect("JSON report");
     assert_eq!(report["tool_version"], env!("CARGO_PKG_VERSION"));
     report["tool_version"] = "[version]".into();
     report
@@ -30,8 +31,12 @@ fn json(fixture: &str) -> Value {
 /// The SARIF log with the crate version replaced.
 fn sarif(fixture: &str) -> Value {
     let (sources, report) = lint_fixture(fixture);
-    let mut log: Value =
-        serde_json::from_str(&render_sarif(&sources, &report.diagnostics)).expect("SARIF log");
+    let mut log: Value = serde_json::from_str(&render_sarif(
+        &sources,
+        &report.diagnostics,
+        &report.omitted,
+    ))
+    .expect("SARIF log");
     let driver = &mut log["runs"][0]["tool"]["driver"];
     for key in ["version", "semanticVersion"] {
         assert_eq!(driver[key], env!("CARGO_PKG_VERSION"), "driver.{key}");

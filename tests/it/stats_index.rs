@@ -10,10 +10,12 @@
 use jiff::{SignedDuration, Timestamp};
 use loopguard::core::engine::{
     CallId, CallOutcome, CallRecord, CallbackRequest, CallbackStatus, EndRequest, Engine, EventId,
-    TransferRequest,
+    PromiseCloseRequest, PromiseEvent, PromiseId, PromiseOutcome, PromiseRequest, TransferRequest,
 };
 use loopguard::core::rules::{Rules, TransferMode};
-use loopguard::core::stats::{self, CallbackCursor, FlaggedCursor, StatsIndex, Window, views};
+use loopguard::core::stats::{
+    self, CallbackCursor, FlaggedCursor, FollowUpCursor, StatsIndex, Window, views,
+};
 use proptest::prelude::*;
 
 /// The rules, ping-pong pair and all (the lint error it has is what makes bounces).
@@ -35,6 +37,7 @@ const RULES: &str = r#"
 [policy]
 max_hops = 4
 bounce_window = "30m"
+callback_within = "2h"
 require_warm_transfer = true
 require_callback_number = true
 
@@ -95,6 +98,7 @@ enum Event {
         at: (i64, i32),
         cold: bool,
         number: bool,
+        agent: Option<usize>,
     },
     End {
         call: usize,
@@ -104,6 +108,20 @@ enum Event {
     Callback {
         call: usize,
         done: bool,
+        at: (i64, i32),
+    },
+    Promise {
+        call: usize,
+        promise: usize,
+        due: (i64, i32),
+        department: Option<usize>,
+        at: (i64, i32),
+    },
+    ClosePromise {
+        call: usize,
+        promise: usize,
+        kept: bool,
+        at: (i64, i32),
     },
     /// Forget calls that ended before this many seconds after the epoch.
     Evict(i64),
@@ -115,8 +133,8 @@ fn time() -> impl Strategy<Value = (i64, i32)> {
 
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
-        8 => (0usize..8, 0usize..7, 0usize..7, time(), any::<bool>(), any::<bool>()).prop_map(
-            |(call, from, to, at, cold, number)| Event::Transfer { call, from, to, at, cold, number }
+        8 => (0usize..8, 0usize..7, 0usize..7, time(), any::<bool>(), any::<bool>(), prop::option::of(0usize..3)).prop_map(
+            |(call, from, to, at, cold, number, agent)| Event::Transfer { call, from, to, at, cold, number, agent }
         ),
         2 => (0usize..8, time(), prop_oneof![
             Just(CallOutcome::Resolved),
@@ -124,7 +142,13 @@ fn event() -> impl Strategy<Value = Event> {
             Just(CallOutcome::Abandoned)
         ])
             .prop_map(|(call, at, outcome)| Event::End { call, at, outcome }),
-        1 => (0usize..8, any::<bool>()).prop_map(|(call, done)| Event::Callback { call, done }),
+        1 => (0usize..8, any::<bool>(), time()).prop_map(|(call, done, at)| Event::Callback { call, done, at }),
+        2 => (0usize..8, 0usize..3, time(), prop::option::of(0usize..7), time()).prop_map(
+            |(call, promise, due, department, at)| Event::Promise { call, promise, due, department, at }
+        ),
+        1 => (0usize..8, 0usize..3, any::<bool>(), time()).prop_map(
+            |(call, promise, kept, at)| Event::ClosePromise { call, promise, kept, at }
+        ),
         1 => (0i64..3 * 86_400).prop_map(Event::Evict),
     ]
 }
@@ -151,6 +175,7 @@ fn run(rules: &Rules, events: &[Event]) -> (Engine, StatsIndex) {
                 at: time,
                 cold,
                 number,
+                agent,
             } => {
                 let request = TransferRequest {
                     event_id,
@@ -164,7 +189,7 @@ fn run(rules: &Rules, events: &[Event]) -> (Engine, StatsIndex) {
                     }),
                     intent: None,
                     callback_number: number.then(|| "+14155550123".to_owned()),
-                    agent_id: None,
+                    agent_id: agent.map(|agent| format!("agent-{agent}")),
                     occurred_at: Some(at(*time)),
                 };
                 engine
@@ -185,7 +210,11 @@ fn run(rules: &Rules, events: &[Event]) -> (Engine, StatsIndex) {
                 };
                 engine.end_call(request, at(*time)).ok().map(|_| *call)
             }
-            Event::Callback { call, done } => {
+            Event::Callback {
+                call,
+                done,
+                at: time,
+            } => {
                 let request = CallbackRequest {
                     event_id,
                     call_id: call_id(*call),
@@ -195,10 +224,54 @@ fn run(rules: &Rules, events: &[Event]) -> (Engine, StatsIndex) {
                         CallbackStatus::Failed
                     },
                     note: Some("no answer".to_owned()),
-                    occurred_at: Some(at((3 * 86_400, 0))),
+                    occurred_at: Some(at(*time)),
                 };
                 engine
                     .mark_callback(request, at((0, 0)))
+                    .ok()
+                    .map(|_| *call)
+            }
+            Event::Promise {
+                call,
+                promise,
+                due,
+                department,
+                at: time,
+            } => {
+                let request = PromiseRequest {
+                    event_id,
+                    call_id: call_id(*call),
+                    promise_id: PromiseId::parse(&format!("p{promise}")).expect("valid id"),
+                    text: "call back about the refund".to_owned(),
+                    due_at: at(*due),
+                    department: department.map(|department| DEPARTMENTS[department].to_owned()),
+                    occurred_at: Some(at(*time)),
+                };
+                engine
+                    .promise(rules, PromiseEvent::Make(request), at(*time))
+                    .ok()
+                    .map(|_| *call)
+            }
+            Event::ClosePromise {
+                call,
+                promise,
+                kept,
+                at: time,
+            } => {
+                let request = PromiseCloseRequest {
+                    event_id,
+                    call_id: call_id(*call),
+                    promise_id: PromiseId::parse(&format!("p{promise}")).expect("valid id"),
+                    status: if *kept {
+                        PromiseOutcome::Kept
+                    } else {
+                        PromiseOutcome::Broken
+                    },
+                    note: None,
+                    occurred_at: Some(at(*time)),
+                };
+                engine
+                    .promise(rules, PromiseEvent::Close(request), at(*time))
                     .ok()
                     .map(|_| *call)
             }
@@ -271,8 +344,119 @@ fn all_callbacks(
     }
 }
 
+fn all_follow_ups(
+    index: &StatsIndex,
+    now: Timestamp,
+    page_size: usize,
+) -> (Vec<stats::FollowUp>, u64, u64) {
+    let mut items = Vec::new();
+    let mut cursor: Option<FollowUpCursor> = None;
+    loop {
+        let page = index.follow_ups(now, cursor.as_ref(), page_size);
+        assert!(page.items.len() <= page_size);
+        items.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(FollowUpCursor::decode(&next).expect("own cursor")),
+            None => return (items, page.total, page.overdue),
+        }
+    }
+}
+
+fn all_pair_calls(
+    index: &StatsIndex,
+    window: &Window,
+    pair: (&str, &str),
+    page_size: usize,
+) -> (Vec<stats::FlaggedCall>, u64) {
+    let mut items = Vec::new();
+    let mut cursor: Option<FlaggedCursor> = None;
+    loop {
+        let page = index.pair_calls(window, pair, cursor.as_ref(), page_size);
+        assert!(page.items.len() <= page_size);
+        items.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(FlaggedCursor::decode(&next).expect("own cursor")),
+            None => return (items, page.total),
+        }
+    }
+}
+
+/// Follow-ups, the departments table's follow-up columns and the overdue counts
+/// against the batch functions, for the rules the index was last told about.
+fn check_follow_ups(
+    index: &StatsIndex,
+    rules: &Rules,
+    calls: &[&CallRecord],
+    windows: &[Window],
+    now: Timestamp,
+    page_size: usize,
+) -> Result<(), TestCaseError> {
+    let within = rules.policy.callback_within;
+    let expected = stats::follow_ups(calls.iter().copied(), within, now);
+    let (items, total, overdue) = all_follow_ups(index, now, page_size);
+    prop_assert_eq!(total, expected.len() as u64);
+    prop_assert_eq!(
+        overdue,
+        expected.iter().filter(|item| item.overdue).count() as u64
+    );
+    prop_assert_eq!(items, expected);
+    for window in windows {
+        let (rows, _) = views::departments_table(index, rules, window, 10, now);
+        prop_assert_eq!(
+            rows,
+            stats::departments_table(calls.iter().copied(), rules, window, now)
+        );
+    }
+    let expected = stats::callbacks_owed(calls.iter().copied(), within, now);
+    let (owed, total) = all_callbacks(index, now, page_size);
+    prop_assert_eq!(total, expected.len() as u64);
+    prop_assert_eq!(owed, expected);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn follow_ups_agents_and_pairs_match_the_batch_statistics_even_after_a_policy_change(
+        events in prop::collection::vec(event(), 1..40),
+        windows in prop::collection::vec(window(), 1..4),
+        page_size in 1usize..4,
+        now in time(),
+    ) {
+        let rules = rules_from(RULES);
+        let (engine, mut index) = run(&rules, &events);
+        let calls: Vec<&CallRecord> = engine.calls().collect();
+        let now = at(now);
+        check_follow_ups(&index, &rules, &calls, &windows, now, page_size)?;
+        for window in &windows {
+            prop_assert_eq!(
+                views::agents_table(&index, window),
+                stats::agents_table(calls.iter().copied(), window)
+            );
+            for a in DEPARTMENTS {
+                for b in DEPARTMENTS {
+                    let expected = stats::pair_calls(calls.iter().copied(), window, (a, b), usize::MAX);
+                    let (found, total) = all_pair_calls(&index, window, (a, b), page_size);
+                    prop_assert_eq!(total, expected.len() as u64, "{} {}", a, b);
+                    prop_assert_eq!(found, expected);
+                }
+            }
+            let matrix = stats::bounce_matrix(calls.iter().copied(), &rules, window);
+            let rows = stats::departments_table(calls.iter().copied(), &rules, window, now);
+            prop_assert_eq!(
+                views::hotspots(&index, &rules, window, 10, 3, now),
+                stats::hotspots(&matrix, &rows, 3)
+            );
+        }
+        // The policy changes: every done callback is judged on time or late again.
+        for changed in ["callback_within = \"30m\"", ""] {
+            let text = RULES.replace("callback_within = \"2h\"", changed);
+            let rules = rules_from(&text);
+            index.set_rules(&rules);
+            check_follow_ups(&index, &rules, &calls, &windows, now, page_size)?;
+        }
+    }
 
     #[test]
     fn the_index_answers_every_window_as_the_batch_statistics_do(
@@ -292,8 +476,8 @@ proptest! {
                 views::bounce_matrix(&index, &rules, window, 10),
                 stats::bounce_matrix(calls.clone(), &rules, window)
             );
-            let (rows, other) = views::departments_table(&index, &rules, window, 10);
-            prop_assert_eq!(rows, stats::departments_table(calls.clone(), &rules, window));
+            let (rows, other) = views::departments_table(&index, &rules, window, 10, now);
+            prop_assert_eq!(rows, stats::departments_table(calls.clone(), &rules, window, now));
             prop_assert_eq!(other, None);
             prop_assert_eq!(
                 views::graph_traffic(&index, &rules, window, 10),
@@ -304,7 +488,7 @@ proptest! {
             prop_assert_eq!(total, expected.len() as u64);
             prop_assert_eq!(flagged, expected);
         }
-        let expected = stats::callbacks_owed(calls.iter().copied(), now);
+        let expected = stats::callbacks_owed(calls.iter().copied(), rules.policy.callback_within, now);
         let (owed, total) = all_callbacks(&index, now, page_size);
         prop_assert_eq!(total, expected.len() as u64);
         prop_assert_eq!(owed, expected);

@@ -57,7 +57,7 @@ pub fn rules_from(text: &str) -> Rules {
     assert!(
         !report.has_errors(),
         "test rules have errors:\n{}",
-        loopguard::render::render_concise(&sources, &report.diagnostics)
+        loopguard::render::render_concise(&sources, &report.diagnostics, &report.omitted)
     );
     report.rules
 }

@@ -1,6 +1,6 @@
 //! Ping-pong pairs and transfer cycles, each reported with a shortest witness.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 use super::Context;
 use crate::core::codes::LintCode;
@@ -26,12 +26,15 @@ impl Context<'_> {
                 (Some(only), None) | (None, Some(only)) => {
                     Some(only.iter().map(|intent| intent.as_str()).collect())
                 }
-                (Some(left), Some(right)) => Some(
-                    left.iter()
-                        .filter(|intent| right.contains(intent))
-                        .map(|intent| intent.as_str())
-                        .collect(),
-                ),
+                (Some(left), Some(right)) => {
+                    let right: HashSet<&str> = right.iter().map(|intent| intent.as_str()).collect();
+                    Some(
+                        left.iter()
+                            .map(|intent| intent.as_str())
+                            .filter(|intent| right.contains(intent))
+                            .collect(),
+                    )
+                }
             };
             if common.as_ref().is_some_and(Vec::is_empty) {
                 continue;

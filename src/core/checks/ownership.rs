@@ -1,11 +1,11 @@
 //! Intent ownership: every intent handled somewhere, by someone reachable.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use super::Context;
 use crate::core::codes::LintCode;
 use crate::core::diagnostic::{Diagnostic, Span};
-use crate::core::rules::did_you_mean;
+use crate::core::rules::Suggestions;
 
 impl Context<'_> {
     pub(super) fn intent_ownership(&self, findings: &mut Vec<Diagnostic>) {
@@ -27,6 +27,7 @@ impl Context<'_> {
                         .flatten()
                         .zip(&transfer.intent_spans)
                 }));
+            let mut hints = Suggestions::default();
             for (intent, &at) in references {
                 if catalog.contains(intent.as_str()) {
                     continue;
@@ -38,7 +39,7 @@ impl Context<'_> {
                 )
                 .with_primary_label("not declared");
                 findings.push(
-                    match did_you_mean(intent.as_str(), catalog.iter().copied()) {
+                    match hints.suggest(intent.as_str(), catalog.iter().copied()) {
                         Some(suggestion) => {
                             finding.with_help(format!("did you mean `{suggestion}`?"))
                         }
@@ -101,18 +102,35 @@ impl Context<'_> {
             findings.push(finding);
         }
 
+        // Where each department lists each intent it handles, for the owners of
+        // ambiguous intents (a linear search per owner was quadratic in `handles`).
+        let mut handled_at: HashMap<(usize, &str), Span> = HashMap::new();
+        for (intent, owners) in rules.owned_intents() {
+            if owners.len() < 2 {
+                continue;
+            }
+            for &owner in owners {
+                handled_at.insert((owner, intent), rules.departments[owner].id_span);
+            }
+        }
+        if !handled_at.is_empty() {
+            for (index, department) in rules.departments.iter().enumerate() {
+                for (handled, &at) in department.handles.iter().zip(&department.handles_spans) {
+                    if let Some(span) = handled_at.get_mut(&(index, handled.as_str())) {
+                        *span = at;
+                    }
+                }
+            }
+        }
         for (intent, owners) in rules.owned_intents() {
             if owners.len() < 2 {
                 continue;
             }
             let span_of = |department: usize| {
-                let declared = &rules.departments[department];
-                declared
-                    .handles
-                    .iter()
-                    .position(|handled| handled.as_str() == intent)
-                    .map(|position| declared.handles_spans[position])
-                    .unwrap_or(declared.id_span)
+                handled_at
+                    .get(&(department, intent))
+                    .copied()
+                    .unwrap_or(rules.departments[department].id_span)
             };
             let names: Vec<&str> = owners.iter().map(|&owner| self.id(owner)).collect();
             let mut finding = Diagnostic::new(

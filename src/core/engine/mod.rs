@@ -14,6 +14,7 @@
 
 mod answer;
 mod judge;
+mod promise;
 mod record;
 mod request;
 
@@ -26,11 +27,15 @@ pub use answer::{
     Verdict,
 };
 pub use judge::{Judgement, is_e164};
-pub use record::{CallEnd, CallRecord, CallbackMark, Hop, Omitted, RecordedEvent};
+pub use record::{
+    CallEnd, CallRecord, CallbackMark, Hop, MAX_PROMISES_PER_CALL, Omitted, Promise,
+    PromiseClosure, RecordedEvent,
+};
 pub use request::{
     CallId, CallOutcome, CallbackRequest, CallbackStatus, EndRequest, EventId, InputError,
-    MAX_CALLBACK_NUMBER_LENGTH, MAX_EXTERNAL_ID_LENGTH, TransferRequest, parse_callback_number,
-    parse_department_name,
+    MAX_CALLBACK_NUMBER_LENGTH, MAX_EXTERNAL_ID_LENGTH, MAX_PROMISE_TEXT_LENGTH,
+    PromiseCloseRequest, PromiseEvent, PromiseId, PromiseOutcome, PromiseRequest, TransferRequest,
+    parse_callback_number, parse_department_name,
 };
 
 use crate::core::rules::{PolicyMode, Rules};
@@ -54,6 +59,24 @@ pub enum EngineError {
     },
     #[error("no transfer was recorded for call `{call_id}`; send its transfers before its end")]
     UnknownCall { call_id: CallId },
+    #[error(
+        "call `{call_id}` already has a promise `{promise_id}` made by another event; give a new promise a new promise_id"
+    )]
+    PromiseExists {
+        call_id: CallId,
+        promise_id: PromiseId,
+    },
+    #[error(
+        "call `{call_id}` has no promise `{promise_id}`; record it with POST /v1/calls/{call_id}/promises first"
+    )]
+    UnknownPromise {
+        call_id: CallId,
+        promise_id: PromiseId,
+    },
+    #[error(
+        "call `{call_id}` already holds {MAX_PROMISES_PER_CALL} promises, the most one call may hold"
+    )]
+    TooManyPromises { call_id: CallId },
 }
 
 /// Hops kept per call by default: far more than any real call takes, few enough
@@ -78,6 +101,9 @@ pub struct Engine {
     /// When each call last had an event: the time of receipt, or for replayed events
     /// their event time. Decides which open calls are idle.
     last_seen: HashMap<CallId, Timestamp>,
+    /// Stored ends, callback marks and promise closes that a newer one replaced: still
+    /// answered on redelivery, but no longer reachable from their call.
+    superseded: usize,
 }
 
 impl Default for Engine {
@@ -89,6 +115,7 @@ impl Default for Engine {
             open_calls: 0,
             max_hops_kept: DEFAULT_MAX_HOPS_KEPT,
             last_seen: HashMap::new(),
+            superseded: 0,
         }
     }
 }
@@ -128,10 +155,34 @@ impl Engine {
         request: TransferRequest,
         received_at: Timestamp,
     ) -> Result<Outcome<TransferAnswer>, EngineError> {
+        self.judge_and_record(rules, request, received_at, false)
+    }
+
+    /// Judges and records a transfer the platform already carried out (a record
+    /// from its history): judged exactly like [`Engine::transfer`], against the
+    /// hops before it, but it moves the call whatever the verdict, because it
+    /// happened. The verdict is what loopguard would have answered.
+    pub fn record_history(
+        &mut self,
+        rules: &Rules,
+        request: TransferRequest,
+        received_at: Timestamp,
+    ) -> Result<Outcome<TransferAnswer>, EngineError> {
+        self.judge_and_record(rules, request, received_at, true)
+    }
+
+    fn judge_and_record(
+        &mut self,
+        rules: &Rules,
+        request: TransferRequest,
+        received_at: Timestamp,
+        carried_out: bool,
+    ) -> Result<Outcome<TransferAnswer>, EngineError> {
         if let Some(result) = self.redelivery(&request.event_id, |stored| match stored {
             RecordedEvent::Transfer {
                 request: original,
                 answer,
+                ..
             } if *original == request => Some((**answer).clone()),
             _ => None,
         }) {
@@ -164,8 +215,8 @@ impl Engine {
             &request,
             (&from, &to),
             occurred_at,
-            judgement.verdict,
-            &judgement.findings,
+            (judgement.verdict, &judgement.findings),
+            carried_out || judgement.verdict != Verdict::Block,
         );
         self.seen(&request.call_id, received_at);
         let record = &self.calls[&request.call_id];
@@ -191,6 +242,7 @@ impl Engine {
             RecordedEvent::Transfer {
                 request,
                 answer: Box::new(answer.clone()),
+                carried_out,
             },
         );
         if let Some(dropped) = dropped {
@@ -205,13 +257,14 @@ impl Engine {
     /// Inserts a hop in event-time order and returns its 0-based position in the
     /// whole call (omitted hops counted) and, when the call had already kept
     /// `max_hops_kept` hops, the event id of the oldest hop, dropped to make room.
+    /// `moved`: whether the call went where the transfer sent it.
     fn insert_hop(
         &mut self,
         request: &TransferRequest,
         (from, to): (&Party, &Party),
         occurred_at: Timestamp,
-        verdict: Verdict,
-        findings: &[Finding],
+        (verdict, findings): (Verdict, &[Finding]),
+        moved: bool,
     ) -> (usize, Option<EventId>) {
         if !self.calls.contains_key(&request.call_id) {
             self.open_calls += 1;
@@ -226,6 +279,7 @@ impl Engine {
                 last_loop_at: None,
                 callback: None,
                 omitted: record::Omitted::default(),
+                promises: Vec::new(),
             });
         let position = record
             .hops
@@ -245,7 +299,7 @@ impl Engine {
                 occurred_at,
                 verdict,
                 findings: findings.to_vec(),
-                moved: verdict != Verdict::Block,
+                moved,
             },
         );
         let has_loop = findings.iter().any(|finding| is_loop_code(finding.code));
@@ -355,8 +409,10 @@ impl Engine {
         let Some(record) = self.calls.get_mut(&request.call_id) else {
             return;
         };
-        if record.ended.is_none() {
-            self.open_calls -= 1;
+        match &record.ended {
+            None => self.open_calls -= 1,
+            Some(previous) if previous.event_id != request.event_id => self.superseded += 1,
+            Some(_) => {}
         }
         // A second, different end event replaces the first: the newest word wins.
         record.ended = Some(CallEnd {
@@ -386,6 +442,9 @@ impl Engine {
                 call_id: request.call_id,
             });
         };
+        if record.callback.is_some() {
+            self.superseded += 1;
+        }
         record.callback = Some(CallbackMark {
             event_id: request.event_id.clone(),
             status: request.status,
@@ -424,6 +483,9 @@ impl Engine {
             RecordedEvent::Callback { answer, .. } => {
                 answer.callback.as_ref().map(|mark| mark.occurred_at)
             }
+            RecordedEvent::Promise { .. } | RecordedEvent::PromiseClosed { .. } => {
+                Some(event.occurred_at())
+            }
         };
         if let Some(at) = event_time
             && (self.calls.contains_key(event.call_id())
@@ -432,7 +494,11 @@ impl Engine {
             self.seen(&event.call_id().clone(), at);
         }
         match &event {
-            RecordedEvent::Transfer { request, answer } => {
+            RecordedEvent::Transfer {
+                request,
+                answer,
+                carried_out,
+            } => {
                 // The departments the identities resolved to when the event was
                 // judged, not what the aliases say now.
                 let from = answer
@@ -447,8 +513,8 @@ impl Engine {
                     request,
                     (&from, &to),
                     answer.occurred_at,
-                    answer.verdict,
-                    &answer.findings,
+                    (answer.verdict, &answer.findings),
+                    *carried_out || answer.verdict != Verdict::Block,
                 );
                 self.answers.insert(event.event_id().clone(), event);
                 if let Some(dropped) = dropped {
@@ -461,6 +527,9 @@ impl Engine {
                 if let Some(record) = self.calls.get_mut(&request.call_id) {
                     record.callback = answer.callback.clone();
                 }
+            }
+            RecordedEvent::Promise { answer, .. } | RecordedEvent::PromiseClosed { answer, .. } => {
+                self.replay_promise(answer)
             }
         }
         self.answers.insert(event.event_id().clone(), event);
@@ -504,32 +573,52 @@ impl Engine {
 
     /// Forgets calls and every event recorded for them.
     pub fn forget_calls(&mut self, call_ids: &[CallId]) {
-        if call_ids.is_empty() {
-            return;
-        }
+        self.take_calls(call_ids);
+    }
+
+    /// Removes calls, and every event recorded for them, and returns their records:
+    /// for a caller that is done with them (a replay closing idle calls) and keeps
+    /// memory bounded by the calls still open. Unknown ids are skipped.
+    pub fn take_calls(&mut self, call_ids: &[CallId]) -> Vec<CallRecord> {
+        let mut taken = Vec::with_capacity(call_ids.len());
         for call_id in call_ids {
             self.last_seen.remove(call_id);
-            if let Some(record) = self.calls.remove(call_id) {
-                if record.ended.is_none() {
-                    self.open_calls -= 1;
-                }
-                if let Some(at) = record.last_loop_at {
-                    self.loops_index.remove(&(at, call_id.clone()));
-                }
-                for hop in &record.hops {
-                    self.answers.remove(&hop.event_id);
-                }
-                if let Some(end) = &record.ended {
-                    self.answers.remove(&end.event_id);
-                }
-                if let Some(mark) = &record.callback {
-                    self.answers.remove(&mark.event_id);
+            let Some(record) = self.calls.remove(call_id) else {
+                continue;
+            };
+            if record.ended.is_none() {
+                self.open_calls -= 1;
+            }
+            if let Some(at) = record.last_loop_at {
+                self.loops_index.remove(&(at, call_id.clone()));
+            }
+            for hop in &record.hops {
+                self.answers.remove(&hop.event_id);
+            }
+            if let Some(end) = &record.ended {
+                self.answers.remove(&end.event_id);
+            }
+            if let Some(mark) = &record.callback {
+                self.answers.remove(&mark.event_id);
+            }
+            for promise in &record.promises {
+                self.answers.remove(&promise.event_id);
+                if let Some(closed) = &promise.closed {
+                    self.answers.remove(&closed.event_id);
                 }
             }
+            taken.push(record);
         }
-        // Callback marks replaced by newer ones are still in `answers`.
-        self.answers
-            .retain(|_, event| self.calls.contains_key(event.call_id()));
+        // Ends, callback marks and promise closes replaced by newer ones are still in
+        // `answers`;
+        // finding them takes a pass over every stored answer, so only when some exist.
+        if self.superseded > 0 && !taken.is_empty() {
+            let before = self.answers.len();
+            self.answers
+                .retain(|_, event| self.calls.contains_key(event.call_id()));
+            self.superseded = self.superseded.saturating_sub(before - self.answers.len());
+        }
+        taken
     }
 
     pub fn call(&self, call_id: &str) -> Option<&CallRecord> {
@@ -747,5 +836,131 @@ mod copy_tests {
         let from_original = engine.transfer(&rules, next, at(0)).unwrap();
         assert_eq!(from_copy.answer, from_original.answer);
         assert_eq!(copy.call("kept"), engine.call("kept"));
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+    use crate::core::rules::TransferMode;
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_795_000_000 + second).expect("valid time")
+    }
+
+    fn hop(event: &str, from: &str, to: &str, second: i64) -> TransferRequest {
+        TransferRequest {
+            event_id: EventId::parse(event).unwrap(),
+            call_id: CallId::parse("call").unwrap(),
+            from: from.to_owned(),
+            to: to.to_owned(),
+            mode: Some(TransferMode::Warm),
+            intent: None,
+            callback_number: Some("+14155550123".to_owned()),
+            agent_id: None,
+            occurred_at: Some(at(second)),
+        }
+    }
+
+    #[test]
+    fn a_blocked_transfer_from_history_still_moves_the_call_and_the_next_bounce_is_caught() {
+        let rules = Rules::default();
+        let mut engine = Engine::new();
+        engine
+            .record_history(&rules, hop("1", "a", "b", 0), at(0))
+            .unwrap();
+        let back = engine
+            .record_history(&rules, hop("2", "b", "a", 60), at(60))
+            .unwrap();
+        assert_eq!(back.answer.verdict, Verdict::Block);
+        assert_eq!(back.answer.transfers_taken, 2, "the blocked hop happened");
+        let again = engine
+            .record_history(&rules, hop("3", "a", "b", 120), at(120))
+            .unwrap();
+        let codes: Vec<&str> = again
+            .answer
+            .findings
+            .iter()
+            .map(|finding| finding.code.as_str())
+            .collect();
+        assert!(codes.contains(&"ping-pong"), "{codes:?}");
+        // A live engine given the same requests does not move the call on block,
+        // so the third transfer comes from where it never went.
+        let mut live = Engine::new();
+        live.transfer(&rules, hop("1", "a", "b", 0), at(0)).unwrap();
+        live.transfer(&rules, hop("2", "b", "a", 60), at(60))
+            .unwrap();
+        assert_eq!(live.call("call").unwrap().transfers_taken(), 1);
+    }
+
+    #[test]
+    fn replaying_a_carried_out_transfer_keeps_it_moved() {
+        let rules = Rules::default();
+        let mut engine = Engine::new();
+        engine
+            .record_history(&rules, hop("1", "a", "b", 0), at(0))
+            .unwrap();
+        engine
+            .record_history(&rules, hop("2", "b", "a", 60), at(60))
+            .unwrap();
+        let recorded: Vec<RecordedEvent> = ["1", "2"]
+            .iter()
+            .map(|id| {
+                engine
+                    .recorded(&EventId::parse(id).unwrap())
+                    .unwrap()
+                    .clone()
+            })
+            .collect();
+        let text = serde_json::to_string(&recorded[1]).unwrap();
+        assert!(text.contains("\"carried_out\":true"), "{text}");
+        let mut rebuilt = Engine::new();
+        for event in recorded {
+            rebuilt.replay(event);
+        }
+        assert_eq!(rebuilt.call("call"), engine.call("call"));
+    }
+
+    #[test]
+    fn taking_calls_forgets_them_and_their_events() {
+        let rules = Rules::default();
+        let mut engine = Engine::new();
+        engine
+            .record_history(&rules, hop("1", "a", "b", 0), at(0))
+            .unwrap();
+        let taken = engine.take_calls(&[
+            CallId::parse("call").unwrap(),
+            CallId::parse("other").unwrap(),
+        ]);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].hops.len(), 1);
+        assert!(engine.call("call").is_none());
+        assert!(engine.recorded(&EventId::parse("1").unwrap()).is_none());
+        assert_eq!(engine.active_calls(), 0);
+    }
+
+    #[test]
+    fn taking_a_call_also_forgets_the_ends_a_newer_end_replaced() {
+        let rules = Rules::default();
+        let mut engine = Engine::new();
+        engine
+            .record_history(&rules, hop("1", "a", "b", 0), at(0))
+            .unwrap();
+        for (id, second) in [("end-1", 10), ("end-2", 20)] {
+            let end = EndRequest {
+                event_id: EventId::parse(id).unwrap(),
+                call_id: CallId::parse("call").unwrap(),
+                outcome: CallOutcome::Resolved,
+                occurred_at: Some(at(second)),
+            };
+            engine.end_call(end, at(second)).unwrap();
+        }
+        engine.take_calls(&[CallId::parse("call").unwrap()]);
+        for id in ["1", "end-1", "end-2"] {
+            assert!(
+                engine.recorded(&EventId::parse(id).unwrap()).is_none(),
+                "{id}"
+            );
+        }
     }
 }

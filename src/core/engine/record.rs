@@ -1,12 +1,13 @@
-//! What the engine keeps: a call's hops, its end and callback mark, and the
-//! recorded events a durable store persists and replays.
+//! What the engine keeps: a call's hops, its end, callback mark and promises, and
+//! the recorded events a durable store persists and replays.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::answer::{ChainStep, EndAnswer, Finding, TransferAnswer, Verdict};
 use super::request::{
-    CallId, CallOutcome, CallbackRequest, CallbackStatus, EndRequest, EventId, TransferRequest,
+    CallId, CallOutcome, CallbackRequest, CallbackStatus, EndRequest, EventId, PromiseCloseRequest,
+    PromiseId, PromiseOutcome, PromiseRequest, TransferRequest,
 };
 use crate::core::rules::{RuntimeCode, TransferMode};
 
@@ -86,6 +87,69 @@ pub struct CallRecord {
     /// nothing was dropped.
     #[serde(default, skip_serializing_if = "Omitted::is_empty")]
     pub omitted: Omitted,
+    /// Promises made on the call, in the order they were made (at most
+    /// [`MAX_PROMISES_PER_CALL`]). Absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promises: Vec<Promise>,
+}
+
+/// Promises one call may hold: far more than any call makes, few enough that a
+/// platform cannot grow a call without bound.
+pub const MAX_PROMISES_PER_CALL: usize = 100;
+
+/// A promise made to the customer, as recorded; also the answer to a promise event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Promise {
+    #[schema(value_type = String)]
+    pub promise_id: PromiseId,
+    #[schema(value_type = String)]
+    pub call_id: CallId,
+    /// The event that made the promise.
+    #[schema(value_type = String)]
+    pub event_id: EventId,
+    pub text: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub due_at: Timestamp,
+    /// The department that owes it (resolved through the rules' ids and aliases).
+    pub department: String,
+    /// What the platform called that department, when it named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department_identity: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub made_at: Timestamp,
+    /// How it ended; absent while it is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<PromiseClosure>,
+}
+
+impl Promise {
+    /// `department (identity)` when the platform named the department otherwise.
+    pub fn department_label(&self) -> String {
+        label(&self.department, self.department_identity.as_deref())
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.closed.is_none()
+    }
+
+    /// Kept, at or before its due time.
+    pub fn kept_on_time(&self) -> bool {
+        self.closed.as_ref().is_some_and(|closed| {
+            closed.status == PromiseOutcome::Kept && closed.occurred_at <= self.due_at
+        })
+    }
+}
+
+/// The end of a promise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PromiseClosure {
+    #[schema(value_type = String)]
+    pub event_id: EventId,
+    pub status: PromiseOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub occurred_at: Timestamp,
 }
 
 /// Hops dropped from a call's record, counted.
@@ -115,7 +179,17 @@ impl CallRecord {
         let newest_hop = self.hops.last().map(|hop| hop.occurred_at);
         let end = self.ended.as_ref().map(|end| end.occurred_at);
         let mark = self.callback.as_ref().map(|mark| mark.occurred_at);
-        [newest_hop, end, mark].into_iter().flatten().max()
+        let promise = self
+            .promises
+            .iter()
+            .map(|promise| {
+                promise
+                    .closed
+                    .as_ref()
+                    .map_or(promise.made_at, |closed| closed.occurred_at)
+            })
+            .max();
+        [newest_hop, end, mark, promise].into_iter().flatten().max()
     }
 
     /// The customer's callback number, from the newest hop that carried one.
@@ -127,14 +201,26 @@ impl CallRecord {
         })
     }
 
-    /// A callback is owed when the call was disconnected after a transfer, we have a
-    /// number to call, and nobody has marked the callback done.
-    pub fn callback_owed(&self) -> bool {
+    /// Whether the call was disconnected after a transfer with a number to call: a
+    /// callback was owed when it ended, whether or not it has been made since.
+    pub fn callback_was_owed(&self) -> bool {
         self.ended
             .as_ref()
             .is_some_and(|end| end.outcome == CallOutcome::Disconnected)
             && self.transfers_taken() > 0
             && self.callback_number().is_some()
+    }
+
+    /// The department that owes the callback: the one that made the call's last
+    /// moved transfer.
+    pub fn callback_department(&self) -> Option<&Hop> {
+        self.hops.iter().rev().find(|hop| hop.moved)
+    }
+
+    /// A callback is owed when the call was disconnected after a transfer, we have a
+    /// number to call, and nobody has marked the callback done.
+    pub fn callback_owed(&self) -> bool {
+        self.callback_was_owed()
             && self
                 .callback
                 .as_ref()
@@ -203,6 +289,11 @@ pub enum RecordedEvent {
     Transfer {
         request: TransferRequest,
         answer: Box<TransferAnswer>,
+        /// The platform reported the transfer after it happened (a record from its
+        /// history): it moved the call whatever the verdict. Absent (false) for
+        /// transfers asked about before they happened.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        carried_out: bool,
     },
     End {
         request: EndRequest,
@@ -212,6 +303,17 @@ pub enum RecordedEvent {
         request: CallbackRequest,
         answer: CallRecord,
     },
+    /// A promise made; the answer is the promise as recorded.
+    Promise {
+        request: PromiseRequest,
+        answer: Promise,
+    },
+    /// A promise kept or broken; the answer is the promise after it.
+    #[serde(rename = "promise-closed")]
+    PromiseClosed {
+        request: PromiseCloseRequest,
+        answer: Promise,
+    },
 }
 
 impl RecordedEvent {
@@ -220,6 +322,42 @@ impl RecordedEvent {
             RecordedEvent::Transfer { request, .. } => &request.event_id,
             RecordedEvent::End { request, .. } => &request.event_id,
             RecordedEvent::Callback { request, .. } => &request.event_id,
+            RecordedEvent::Promise { request, .. } => &request.event_id,
+            RecordedEvent::PromiseClosed { request, .. } => &request.event_id,
+        }
+    }
+
+    /// The event's kind as stored (`transfer`, `end`, `callback`, `promise`,
+    /// `promise-closed`): the serde tag.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RecordedEvent::Transfer { .. } => "transfer",
+            RecordedEvent::End { .. } => "end",
+            RecordedEvent::Callback { .. } => "callback",
+            RecordedEvent::Promise { .. } => "promise",
+            RecordedEvent::PromiseClosed { .. } => "promise-closed",
+        }
+    }
+
+    /// The event's time as the engine recorded it (the time of receipt when the
+    /// platform sent none).
+    pub fn occurred_at(&self) -> Timestamp {
+        match self {
+            RecordedEvent::Transfer { answer, .. } => answer.occurred_at,
+            RecordedEvent::End { answer, .. } => answer.occurred_at,
+            RecordedEvent::Callback { answer, request } => answer
+                .callback
+                .as_ref()
+                .map(|mark| mark.occurred_at)
+                .or(request.occurred_at)
+                .unwrap_or_default(),
+            RecordedEvent::Promise { answer, .. } => answer.made_at,
+            RecordedEvent::PromiseClosed { answer, request } => answer
+                .closed
+                .as_ref()
+                .map(|closed| closed.occurred_at)
+                .or(request.occurred_at)
+                .unwrap_or_default(),
         }
     }
 
@@ -228,6 +366,8 @@ impl RecordedEvent {
             RecordedEvent::Transfer { request, .. } => &request.call_id,
             RecordedEvent::End { request, .. } => &request.call_id,
             RecordedEvent::Callback { request, .. } => &request.call_id,
+            RecordedEvent::Promise { request, .. } => &request.call_id,
+            RecordedEvent::PromiseClosed { request, .. } => &request.call_id,
         }
     }
 }

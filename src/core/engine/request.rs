@@ -55,6 +55,11 @@ external_id!(
     CallId,
     "call_id"
 );
+external_id!(
+    /// The platform's name for one promise made on a call, unique within the call.
+    PromiseId,
+    "promise_id"
+);
 
 /// A request field that is present but not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -168,6 +173,78 @@ pub struct CallbackRequest {
     pub status: CallbackStatus,
     pub note: Option<String>,
     pub occurred_at: Option<Timestamp>,
+}
+
+/// Longest accepted promise text or closing note, in characters.
+pub const MAX_PROMISE_TEXT_LENGTH: usize = 1000;
+
+/// A promise made to the customer on a call ("we will call you back", "this will be
+/// fixed by Friday"), to be kept by `due_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromiseRequest {
+    pub event_id: EventId,
+    pub call_id: CallId,
+    pub promise_id: PromiseId,
+    /// What was promised, at most [`MAX_PROMISE_TEXT_LENGTH`] characters.
+    pub text: String,
+    pub due_at: Timestamp,
+    /// The department that owes it, as the platform names it; `None`: the department
+    /// the call is in when the promise is made.
+    pub department: Option<String>,
+    /// `None`: the shell's time of receipt.
+    pub occurred_at: Option<Timestamp>,
+}
+
+/// How a promise ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PromiseOutcome {
+    Kept,
+    Broken,
+}
+
+impl PromiseOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromiseOutcome::Kept => "kept",
+            PromiseOutcome::Broken => "broken",
+        }
+    }
+}
+
+/// A promise closed: kept or broken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromiseCloseRequest {
+    pub event_id: EventId,
+    pub call_id: CallId,
+    pub promise_id: PromiseId,
+    pub status: PromiseOutcome,
+    pub note: Option<String>,
+    /// `None`: the shell's time of receipt.
+    pub occurred_at: Option<Timestamp>,
+}
+
+/// Either promise event, as a store hands it to the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromiseEvent {
+    Make(PromiseRequest),
+    Close(PromiseCloseRequest),
+}
+
+impl PromiseEvent {
+    pub fn event_id(&self) -> &EventId {
+        match self {
+            PromiseEvent::Make(request) => &request.event_id,
+            PromiseEvent::Close(request) => &request.event_id,
+        }
+    }
+
+    pub fn call_id(&self) -> &CallId {
+        match self {
+            PromiseEvent::Make(request) => &request.call_id,
+            PromiseEvent::Close(request) => &request.call_id,
+        }
+    }
 }
 
 impl std::borrow::Borrow<str> for CallId {

@@ -1,16 +1,20 @@
 //! The tolerant rules parser: every file is parsed with error recovery, unknown keys
 //! are reported against the raw structs' own field lists, and each table is
 //! deserialized on its own so one bad value never hides the next.
+//!
+//! Big files are parsed in pieces ([`super::sections`]): the parser's buffers then
+//! stay proportional to one chunk of array tables instead of the whole file.
 
 use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::ids::did_you_mean;
-use super::model::{RawPieces, Rules};
+use super::model::{Origin, RawPieces, Rules};
 use super::raw::{
     RawActions, RawDepartment, RawFile, RawIntent, RawPolicy, RawTransfer, field_names,
 };
+use super::sections::{self, SPLIT_ARRAYS};
 use crate::core::codes::LintCode;
 use crate::core::diagnostic::{Diagnostic, Span};
 use crate::core::source::{SourceFile, SourceId};
@@ -18,6 +22,26 @@ use crate::core::source::{SourceFile, SourceId};
 /// Parses and validates every file of one rules directory into a single model.
 /// Never fails: problems come back as diagnostics next to the best model possible.
 pub fn load_rules(sources: &[SourceFile]) -> (Rules, Vec<Diagnostic>) {
+    load_rules_with(
+        sources,
+        Parsing::Chunked {
+            chunk_bytes: sections::CHUNK_BYTES,
+        },
+    )
+}
+
+/// How a file is handed to the TOML parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parsing {
+    /// In one piece: the parser holds about 25 bytes per byte of the file at once.
+    Whole,
+    /// Runs of array tables of at least `chunk_bytes` at a time, and the rest.
+    Chunked { chunk_bytes: usize },
+}
+
+/// [`load_rules`] with an explicit way of parsing; `Parsing::Whole` is the reference
+/// the chunked parse is tested against.
+pub fn load_rules_with(sources: &[SourceFile], parsing: Parsing) -> (Rules, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let mut pieces = RawPieces::default();
     for (index, file) in sources.iter().enumerate() {
@@ -36,26 +60,113 @@ pub fn load_rules(sources: &[SourceFile]) -> (Rules, Vec<Diagnostic>) {
             );
             continue;
         }
-        parse_file(source, &file.text, &mut pieces, &mut diagnostics);
+        match parsing {
+            Parsing::Whole => {
+                let whole = Origin { source, offset: 0 };
+                parse_piece(
+                    whole,
+                    &file.text,
+                    Piece::Whole,
+                    &mut pieces,
+                    &mut diagnostics,
+                );
+            }
+            Parsing::Chunked { chunk_bytes } => {
+                parse_file(
+                    source,
+                    &file.text,
+                    chunk_bytes,
+                    &mut pieces,
+                    &mut diagnostics,
+                );
+            }
+        }
     }
     let (rules, model_diagnostics) = Rules::build(pieces);
     diagnostics.extend(model_diagnostics);
     (rules, diagnostics)
 }
 
+/// Which top-level keys a parsed piece of a file may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece {
+    /// The whole file: anything.
+    Whole,
+    /// The file with its array tables blanked: anything but those arrays.
+    Skeleton,
+    /// A run of array tables: only those arrays.
+    Chunk,
+}
+
+/// Parses one file: its skeleton, then each chunk of array tables. When a piece
+/// holds what the split assumed it would not (an array also defined in the
+/// skeleton, another key in a chunk) or has a syntax error, what the pieces
+/// produced is dropped and the file is parsed whole, so splitting never changes
+/// what a file means.
 fn parse_file(
     source: SourceId,
     text: &str,
+    chunk_bytes: usize,
     pieces: &mut RawPieces,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
+    let whole = Origin { source, offset: 0 };
+    let sections = sections::split(text, chunk_bytes);
+    let Some(skeleton) = sections.skeleton(text) else {
+        parse_piece(whole, text, Piece::Whole, pieces, diagnostics);
+        return;
+    };
+    let mark = pieces.mark();
+    let diagnostics_before = diagnostics.len();
+    let mut consistent = parse_piece(whole, &skeleton, Piece::Skeleton, pieces, diagnostics);
+    drop(skeleton);
+    for chunk in &sections.chunks {
+        if !consistent {
+            break;
+        }
+        let origin = Origin {
+            source,
+            offset: chunk.start,
+        };
+        let chunk_text = &text[chunk.clone()];
+        consistent = parse_piece(origin, chunk_text, Piece::Chunk, pieces, diagnostics);
+    }
+    if !consistent {
+        pieces.truncate(mark);
+        diagnostics.truncate(diagnostics_before);
+        parse_piece(whole, text, Piece::Whole, pieces, diagnostics);
+    }
+}
+
+/// Parses one piece of a file whose offsets start at `origin`. Returns false, having
+/// added nothing, when the piece holds top-level keys its kind may not, or (unless
+/// it is the whole file) a syntax error.
+fn parse_piece(
+    origin: Origin,
+    text: &str,
+    piece: Piece,
+    pieces: &mut RawPieces,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> bool {
     let (root, errors) = DeTable::parse_recoverable(text);
+    let root = root.into_inner();
+    let split = |key: &str| SPLIT_ARRAYS.contains(&key);
+    // A syntax error is recovered from differently with and without the rest of
+    // the file around it, so a file with one is parsed whole.
+    let fits = match piece {
+        Piece::Whole => true,
+        Piece::Skeleton => errors.is_empty() && root.keys().all(|key| !split(key.get_ref())),
+        Piece::Chunk => errors.is_empty() && root.keys().all(|key| split(key.get_ref())),
+    };
+    if !fits {
+        return false;
+    }
     for error in errors {
         let range = error.span().unwrap_or(0..0);
         diagnostics.push(
             Diagnostic::new(
                 LintCode::TomlSyntax,
-                Span::new(source, range),
+                origin.span(range),
                 format!("invalid TOML: {}", error.message().trim()),
             )
             .with_help(
@@ -63,18 +174,27 @@ fn parse_file(
             ),
         );
     }
-    let at = |range: std::ops::Range<usize>| Span::new(source, range);
-    let mut root = root.into_inner();
+    parse_root(origin, root, pieces, diagnostics);
+    true
+}
+
+/// Turns a parsed document (or piece of one) into raw pieces.
+fn parse_root(
+    origin: Origin,
+    mut root: DeTable<'_>,
+    pieces: &mut RawPieces,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     check_keys(
         &mut root,
         field_names::<RawFile>(),
         "top level",
-        source,
+        origin,
         diagnostics,
     );
 
     for (key, value) in root {
-        let value_span = at(value.span());
+        let value_span = origin.span(value.span());
         match key.get_ref().as_ref() {
             "policy" => {
                 let value = match value.into_inner() {
@@ -83,7 +203,7 @@ fn parse_file(
                             &mut table,
                             field_names::<RawPolicy>(),
                             "[policy]",
-                            source,
+                            origin,
                             diagnostics,
                         );
                         if let Some(actions) = table.get_mut("actions")
@@ -93,7 +213,7 @@ fn parse_file(
                                 actions,
                                 field_names::<RawActions>(),
                                 "[policy.actions]",
-                                source,
+                                origin,
                                 diagnostics,
                             );
                         }
@@ -101,10 +221,14 @@ fn parse_file(
                     }
                     other => Spanned::new(value_span.start..value_span.end, other),
                 };
-                if let Some(policy) =
-                    deserialize_table::<RawPolicy>(value, "[policy]", source, diagnostics)
-                {
-                    pieces.policies.push((source, policy));
+                if let Some(policy) = deserialize_table::<RawPolicy>(
+                    value,
+                    "[policy]",
+                    &RULES_GUIDE,
+                    origin,
+                    diagnostics,
+                ) {
+                    pieces.policies.push((origin, policy));
                 }
             }
             name @ ("intent" | "department" | "transfer") => {
@@ -132,7 +256,7 @@ fn parse_file(
                                 &mut table,
                                 fields,
                                 &format!("[[{name}]]"),
-                                source,
+                                origin,
                                 diagnostics,
                             );
                             Spanned::new(element_span, DeValue::Table(table))
@@ -142,24 +266,36 @@ fn parse_file(
                     let context = format!("[[{name}]]");
                     match name {
                         "intent" => {
-                            if let Some(intent) =
-                                deserialize_table(element, &context, source, diagnostics)
-                            {
-                                pieces.intents.push((source, intent));
+                            if let Some(intent) = deserialize_table(
+                                element,
+                                &context,
+                                &RULES_GUIDE,
+                                origin,
+                                diagnostics,
+                            ) {
+                                pieces.intents.push((origin, intent));
                             }
                         }
                         "department" => {
-                            if let Some(department) =
-                                deserialize_table(element, &context, source, diagnostics)
-                            {
-                                pieces.departments.push((source, department));
+                            if let Some(department) = deserialize_table(
+                                element,
+                                &context,
+                                &RULES_GUIDE,
+                                origin,
+                                diagnostics,
+                            ) {
+                                pieces.departments.push((origin, department));
                             }
                         }
                         _ => {
-                            if let Some(transfer) =
-                                deserialize_table(element, &context, source, diagnostics)
-                            {
-                                pieces.transfers.push((source, transfer));
+                            if let Some(transfer) = deserialize_table(
+                                element,
+                                &context,
+                                &RULES_GUIDE,
+                                origin,
+                                diagnostics,
+                            ) {
+                                pieces.transfers.push((origin, transfer));
                             }
                         }
                     }
@@ -172,43 +308,64 @@ fn parse_file(
 }
 
 /// Reports and removes keys the struct does not define, with a "did you mean".
-fn check_keys(
+pub(crate) fn check_keys(
     table: &mut DeTable<'_>,
     fields: &[&str],
     context: &str,
-    source: SourceId,
+    origin: Origin,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    let unknown: Vec<(String, std::ops::Range<usize>)> = table
+    if table
         .keys()
-        .filter(|key| !fields.contains(&key.get_ref().as_ref()))
-        .map(|key| (key.get_ref().to_string(), key.span()))
-        .collect();
-    for (key, range) in unknown {
+        .all(|key| fields.contains(&key.get_ref().as_ref()))
+    {
+        return;
+    }
+    // One pass that moves the known keys into a new table: removing unknown keys one
+    // by one from the order-preserving map shifts every later entry each time, which
+    // made 80,000 unknown keys in one table take a minute.
+    let entries = std::mem::replace(table, DeTable::new());
+    for (key, value) in entries {
+        let name: &str = key.get_ref().as_ref();
+        if fields.contains(&name) {
+            table.insert(key, value);
+            continue;
+        }
         let mut diagnostic = Diagnostic::new(
             LintCode::UnknownKey,
-            Span::new(source, range),
-            format!("unknown key `{key}` in {context}"),
+            origin.span(key.span()),
+            format!("unknown key `{name}` in {context}"),
         )
         .with_note(format!("{context} accepts: {}", fields.join(", ")));
-        diagnostic = match did_you_mean(&key, fields.iter().copied()) {
+        diagnostic = match did_you_mean(name, fields.iter().copied()) {
             Some(suggestion) => diagnostic
                 .with_primary_label(format!("did you mean `{suggestion}`?"))
                 .with_help(format!("rename it to `{suggestion}`")),
             None => diagnostic.with_help("remove it; `loopguard schema` lists every key"),
         };
         diagnostics.push(diagnostic);
-        table.remove(key.as_str());
     }
 }
+
+/// Where the help of a bad value sends the reader, per file format.
+pub(crate) struct Guide {
+    pub example: &'static str,
+    pub reference: &'static str,
+}
+
+const RULES_GUIDE: Guide = Guide {
+    example: "`loopguard explain invalid-value`",
+    reference: "`loopguard schema`",
+};
 
 /// Deserializes one table. On a bad value, reports it, drops that key and tries
 /// again, so every bad value of the table is reported; a missing required key ends
 /// the attempt.
-fn deserialize_table<'de, T: Deserialize<'de>>(
+pub(crate) fn deserialize_table<'de, T: Deserialize<'de>>(
     mut value: Spanned<DeValue<'de>>,
     context: &str,
-    source: SourceId,
+    guide: &Guide,
+    origin: Origin,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Spanned<T>> {
     let whole = value.span();
@@ -221,15 +378,16 @@ fn deserialize_table<'de, T: Deserialize<'de>>(
                 let removed = range != whole && remove_entry_containing(value.get_mut(), &range);
                 let mut diagnostic = Diagnostic::new(
                     LintCode::InvalidValue,
-                    Span::new(source, range),
+                    origin.span(range),
                     format!("{context}: {message}"),
                 );
                 diagnostic = if message.starts_with("missing field") {
-                    diagnostic.with_help(
-                        "add the key; `loopguard explain invalid-value` shows an example",
-                    )
+                    diagnostic.with_help(format!("add the key; {} shows an example", guide.example))
                 } else {
-                    diagnostic.with_help("see `loopguard schema` for the expected type and values")
+                    diagnostic.with_help(format!(
+                        "see {} for the expected type and values",
+                        guide.reference
+                    ))
                 };
                 diagnostics.push(diagnostic);
                 if !removed {

@@ -3,14 +3,16 @@
 
 use std::fmt;
 
+use jiff::SignedDuration;
+
 use serde::{Deserialize, Serialize};
 
 use super::ids::DepartmentId;
+use super::model::Origin;
 use super::raw::{RawAction, RawActions, RawPolicy, RawPolicyMode};
 use crate::core::codes::LintCode;
 use crate::core::diagnostic::{Diagnostic, Span};
 use crate::core::duration::parse_duration;
-use crate::core::source::SourceId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -175,6 +177,12 @@ pub struct Policy {
     /// Where `require_warm_transfer` is set, for findings that point at it.
     pub require_warm_transfer_span: Option<Span>,
     pub max_hops_span: Option<Span>,
+    /// The `escalation` value, when it names a known department.
+    pub escalation_span: Option<Span>,
+    /// How long after a dropped call its callback is due; `None`: never overdue.
+    pub callback_within: Option<SignedDuration>,
+    /// Whether the dashboard shows per-agent statistics.
+    pub show_agents: bool,
 }
 
 impl Default for Policy {
@@ -189,18 +197,21 @@ impl Default for Policy {
             actions: Actions::default(),
             require_warm_transfer_span: None,
             max_hops_span: None,
+            escalation_span: None,
+            callback_within: None,
+            show_agents: true,
         }
     }
 }
 
 pub(super) fn build_policy(
-    source: SourceId,
+    origin: Origin,
     raw: RawPolicy,
     policy: &mut Policy,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(String, Span)> {
     if let Some(max_hops) = raw.max_hops {
-        let max_hops_span = span(source, max_hops.span());
+        let max_hops_span = origin.span(max_hops.span());
         match u32::try_from(*max_hops.get_ref()) {
             Ok(value @ 1..=70) => {
                 policy.max_hops = value;
@@ -218,7 +229,7 @@ pub(super) fn build_policy(
         }
     }
     if let Some(window) = raw.bounce_window {
-        let window_span = span(source, window.span());
+        let window_span = origin.span(window.span());
         match parse_window(window.get_ref()) {
             Ok(milliseconds) => policy.bounce_window_ms = milliseconds,
             Err(message) => diagnostics.push(
@@ -228,9 +239,23 @@ pub(super) fn build_policy(
             ),
         }
     }
+    if let Some(within) = raw.callback_within {
+        let within_span = origin.span(within.span());
+        match parse_callback_within(within.get_ref()) {
+            Ok(duration) => policy.callback_within = Some(duration),
+            Err(message) => diagnostics.push(
+                Diagnostic::new(LintCode::InvalidValue, within_span, message).with_help(
+                    "write a duration such as \"2h\", \"30m\", \"1d\" (1 minute to 30 days)",
+                ),
+            ),
+        }
+    }
+    if let Some(show) = raw.show_agents {
+        policy.show_agents = *show.get_ref();
+    }
     if let Some(require) = raw.require_warm_transfer {
         policy.require_warm_transfer = *require.get_ref();
-        policy.require_warm_transfer_span = Some(span(source, require.span()));
+        policy.require_warm_transfer_span = Some(origin.span(require.span()));
     }
     if let Some(require) = raw.require_callback_number {
         policy.require_callback_number = *require.get_ref();
@@ -243,22 +268,18 @@ pub(super) fn build_policy(
     }
     if let Some(actions) = raw.actions {
         build_actions(
-            source,
+            origin,
             actions.into_inner(),
             &mut policy.actions,
             diagnostics,
         );
     }
-    raw.escalation.map(|escalation| {
-        (
-            escalation.get_ref().clone(),
-            span(source, escalation.span()),
-        )
-    })
+    raw.escalation
+        .map(|escalation| (escalation.get_ref().clone(), origin.span(escalation.span())))
 }
 
 fn build_actions(
-    source: SourceId,
+    origin: Origin,
     raw: RawActions,
     actions: &mut Actions,
     diagnostics: &mut Vec<Diagnostic>,
@@ -292,7 +313,7 @@ fn build_actions(
             diagnostics.push(
                 Diagnostic::new(
                     LintCode::InvalidValue,
-                    span(source, action.span()),
+                    origin.span(action.span()),
                     "unknown-department cannot block: the call must still be served",
                 )
                 .with_help("use \"warn\" or \"allow\""),
@@ -318,8 +339,16 @@ pub fn parse_window(text: &str) -> Result<i64, String> {
     Ok(milliseconds as i64)
 }
 
-fn span(source: SourceId, range: std::ops::Range<usize>) -> Span {
-    Span::new(source, range)
+/// Parses `callback_within`: a duration from 1 minute to 30 days.
+pub fn parse_callback_within(text: &str) -> Result<SignedDuration, String> {
+    let duration = parse_duration(text)
+        .map_err(|error| format!("`{text}` is not a duration: {}", error.reason))?;
+    if duration < SignedDuration::from_mins(1) || duration > SignedDuration::from_hours(30 * 24) {
+        return Err(format!(
+            "callback_within `{text}` is out of range: it must be between 1 minute and 30 days"
+        ));
+    }
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -335,5 +364,16 @@ mod tests {
         assert_eq!(parse_window("2d"), Ok(172_800_000));
         assert_eq!(parse_window("7d"), Ok(604_800_000));
         assert!(parse_window("8d").is_err());
+    }
+
+    #[test]
+    fn callback_within_takes_a_minute_to_thirty_days() {
+        assert_eq!(
+            parse_callback_within("2h"),
+            Ok(SignedDuration::from_hours(2))
+        );
+        assert!(parse_callback_within("30s").is_err());
+        assert!(parse_callback_within("31d").is_err());
+        assert!(parse_callback_within("soon").is_err());
     }
 }

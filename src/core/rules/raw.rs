@@ -59,6 +59,16 @@ pub struct RawPolicy {
     /// Verdict per runtime finding.
     #[schemars(with = "Option<RawActions>")]
     pub actions: Option<Spanned<RawActions>>,
+    /// A callback owed after a dropped transfer is due this long after the call
+    /// ended, e.g. "2h" (1 minute to 30 days); later ones are overdue on the
+    /// dashboard and in the `loopguard_follow_ups_overdue` metric. Default: no due
+    /// time, never overdue.
+    #[schemars(with = "Option<String>")]
+    pub callback_within: Option<Spanned<String>>,
+    /// Show per-agent statistics (the agents view, `/v1/stats/agents` and its CSV).
+    /// Set to false where agents must not be singled out. Default true.
+    #[schemars(with = "Option<bool>")]
+    pub show_agents: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]

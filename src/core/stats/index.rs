@@ -24,8 +24,12 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
+use super::follow_ups::{
+    FollowUp, FollowUpCounts, FollowUpCursor, FollowUpKind, FollowUpPage, callback_closed,
+    callback_due, follow_up_order, overdue_by,
+};
 use super::names::{NameId, Names};
 use super::timeline::{Absorb, FactKey, Timeline};
 use super::{
@@ -33,12 +37,16 @@ use super::{
     Window, bucket_count, bucket_start, chain_or_start, classified_hops, is_cold, is_loop,
     lacks_callback_number, share,
 };
-use crate::core::engine::{CallId, CallRecord, CallbackStatus, Verdict};
+use crate::core::engine::{CallId, CallRecord, CallbackStatus, PromiseOutcome, Verdict};
 use crate::core::rules::Rules;
 
 /// Distinct department names outside the rules that the index keeps apart (see
 /// [`Names`]); more are counted together as "other unknown departments".
 pub const MAX_UNKNOWN_DEPARTMENTS_KEPT: usize = 1_000;
+
+/// Distinct agent ids the index keeps apart; more are counted together as "other
+/// agents".
+pub const MAX_AGENTS_KEPT: usize = 10_000;
 
 /// Counts of the hops between one pair of departments (or of all hops).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +141,45 @@ impl Absorb<HopFact> for HopSums {
 
     fn is_empty(&self) -> bool {
         self.totals.transfers() == 0
+    }
+}
+
+/// A follow-up closed (a callback done, a promise kept or broken), by department.
+#[derive(Debug, Clone, Copy)]
+struct CloseFact {
+    department: NameId,
+    on_time: bool,
+}
+
+/// Closed follow-ups per department: (closed, kept on time).
+#[derive(Debug, Default, Clone)]
+struct CloseSums {
+    by_department: HashMap<NameId, (i64, i64)>,
+}
+
+impl Absorb<CloseFact> for CloseSums {
+    fn absorb(&mut self, fact: &CloseFact, sign: i64) {
+        let entry = self.by_department.entry(fact.department).or_default();
+        entry.0 += sign;
+        entry.1 += i64::from(fact.on_time) * sign;
+        if entry.0 == 0 {
+            self.by_department.remove(&fact.department);
+        }
+    }
+
+    fn merge(&mut self, other: &Self, sign: i64) {
+        for (department, (closed, on_time)) in &other.by_department {
+            let entry = self.by_department.entry(*department).or_default();
+            entry.0 += closed * sign;
+            entry.1 += on_time * sign;
+            if entry.0 == 0 {
+                self.by_department.remove(department);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_department.is_empty()
     }
 }
 
@@ -232,6 +279,25 @@ struct OwedEntry {
     last_from: String,
     last_to: String,
     last_failed: Option<FailedMark>,
+    department: NameId,
+}
+
+/// An open promise.
+#[derive(Debug, Clone)]
+struct PromiseEntry {
+    text: String,
+    department: String,
+    department_id: NameId,
+}
+
+/// A callback owed and since done: kept to re-judge "on time" when the policy's
+/// `callback_within` changes.
+#[derive(Debug, Clone, Copy)]
+struct CallbackClose {
+    at: Timestamp,
+    ended_at: Timestamp,
+    department: NameId,
+    key: FactKey,
 }
 
 /// What one call put into the index, to take it out again.
@@ -248,7 +314,25 @@ struct Contribution {
     detail: Option<FlaggedDetail>,
     /// When the call ended and who made its last moved transfer, while a callback is owed.
     owed: Option<(Timestamp, NameId)>,
+    /// The call's hops with an agent, on the agents' timeline.
+    agent_hops: Vec<FactKey>,
+    /// One entry per reference taken on an agent id.
+    agent_names: Vec<NameId>,
+    /// Bounce hops (taken or blocked) by the unordered pair of departments.
+    bounces: Vec<(PairKey, FlaggedHop)>,
+    /// The call's open promises.
+    promises: Vec<PromiseKey>,
+    /// The call's closed promises on the closes' timeline.
+    closes: Vec<FactKey>,
+    callback_close: Option<CallbackClose>,
 }
+
+/// An unordered pair of departments, smaller id first.
+type PairKey = (NameId, NameId);
+/// Bounce hops by (pair, newest first, call id).
+type BounceKey = (PairKey, Reverse<Timestamp>, String);
+/// Open promises by (due, made, call id, promise id): the follow-ups' order.
+type PromiseKey = (Timestamp, Timestamp, String, String);
 
 /// Flagged hops by (newest first, call id): the order of the flagged list.
 type FlaggedKey = (Reverse<Timestamp>, String);
@@ -269,6 +353,15 @@ pub struct StatsIndex {
     owed_by_department: HashMap<NameId, i64>,
     calls: HashMap<CallId, Contribution>,
     version: u64,
+    agents: Names,
+    /// Hops with an agent, as (agent id → department the agent transferred from).
+    agent_hops: Timeline<HopFact, HopSums>,
+    bounce_calls: BTreeMap<BounceKey, u32>,
+    /// The policy's `callback_within`, for due times and "kept on time".
+    callback_within: Option<SignedDuration>,
+    promises: BTreeMap<PromiseKey, PromiseEntry>,
+    promises_by_department: HashMap<NameId, i64>,
+    closes: Timeline<CloseFact, CloseSums>,
 }
 
 impl Default for StatsIndex {
@@ -292,6 +385,13 @@ impl StatsIndex {
             owed_by_department: HashMap::new(),
             calls: HashMap::new(),
             version: 0,
+            agents: Names::new(MAX_AGENTS_KEPT),
+            agent_hops: Timeline::default(),
+            bounce_calls: BTreeMap::new(),
+            callback_within: None,
+            promises: BTreeMap::new(),
+            promises_by_department: HashMap::new(),
+            closes: Timeline::default(),
         }
     }
 
@@ -312,6 +412,7 @@ impl StatsIndex {
 
     /// Names of the rules' departments are never counted against the unknown-name
     /// bound from now on. Names already merged stay merged until their calls change.
+    /// A new `callback_within` re-judges every done callback as on time or late.
     pub fn set_rules(&mut self, rules: &Rules) {
         self.version += 1;
         self.names.set_known(
@@ -320,6 +421,24 @@ impl StatsIndex {
                 .iter()
                 .map(|department| department.id.as_str()),
         );
+        let within = rules.policy.callback_within;
+        if within != self.callback_within {
+            self.callback_within = within;
+            for contribution in self.calls.values_mut() {
+                if let Some(close) = contribution.callback_close.as_mut() {
+                    self.closes.remove(close.key);
+                    let on_time =
+                        callback_due(close.ended_at, within).is_none_or(|due| close.at <= due);
+                    close.key = self.closes.insert(
+                        close.at,
+                        CloseFact {
+                            department: close.department,
+                            on_time,
+                        },
+                    );
+                }
+            }
+        }
     }
 
     /// Replaces what `call` contributed with what it contributes now.
@@ -359,12 +478,33 @@ impl StatsIndex {
         }
         if let Some((ended_at, department)) = contribution.owed {
             self.owed.remove(&(ended_at, call_id.as_str().to_owned()));
-            if let Some(count) = self.owed_by_department.get_mut(&department) {
+            decrement(&mut self.owed_by_department, department);
+        }
+        for key in contribution.agent_hops {
+            self.agent_hops.remove(key);
+        }
+        for agent in contribution.agent_names {
+            self.agents.release(agent);
+        }
+        for (pair, hop) in &contribution.bounces {
+            let key = (*pair, Reverse(hop.at), call_id.as_str().to_owned());
+            if let Some(count) = self.bounce_calls.get_mut(&key) {
                 *count -= 1;
                 if *count == 0 {
-                    self.owed_by_department.remove(&department);
+                    self.bounce_calls.remove(&key);
                 }
             }
+        }
+        for key in &contribution.promises {
+            if let Some(entry) = self.promises.remove(key) {
+                decrement(&mut self.promises_by_department, entry.department_id);
+            }
+        }
+        for key in contribution.closes {
+            self.closes.remove(key);
+        }
+        if let Some(close) = contribution.callback_close {
+            self.closes.remove(close.key);
         }
         for name in contribution.names {
             self.names.release(name);
@@ -542,6 +682,8 @@ impl StatsIndex {
                 last_from: entry.last_from.clone(),
                 last_to: entry.last_to.clone(),
                 last_failed: entry.last_failed.clone(),
+                due_at: callback_due(*ended_at, self.callback_within),
+                overdue: overdue_by(callback_due(*ended_at, self.callback_within), now).is_some(),
             })
             .collect();
         let next = entries.next().and(items.last()).map(|last| {
@@ -553,6 +695,280 @@ impl StatsIndex {
         });
         CallbackPage {
             total: self.owed.len() as u64,
+            items,
+            next,
+        }
+    }
+
+    /// The policy's `callback_within` the index judges callbacks with.
+    pub fn callback_within(&self) -> Option<SignedDuration> {
+        self.callback_within
+    }
+
+    /// Open follow-ups (callbacks owed and open promises) in
+    /// [`follow_up_order`]: overdue ones first. At most `limit` after `after`.
+    pub fn follow_ups(
+        &self,
+        now: Timestamp,
+        after: Option<&FollowUpCursor>,
+        limit: usize,
+    ) -> FollowUpPage {
+        let within = self.callback_within;
+        let callback_start = after
+            .and_then(|cursor| cursor.callback.clone())
+            .map_or(Bound::Unbounded, Bound::Excluded);
+        let promise_start = after
+            .and_then(|cursor| cursor.promise.clone())
+            .map_or(Bound::Unbounded, Bound::Excluded);
+        let mut callbacks = self
+            .owed
+            .range((callback_start, Bound::Unbounded))
+            .map(|((ended_at, call_id), entry)| {
+                let due_at = callback_due(*ended_at, within);
+                let overdue_seconds = overdue_by(due_at, now);
+                let item = FollowUp {
+                    kind: FollowUpKind::Callback,
+                    call_id: call_id.clone(),
+                    promise_id: None,
+                    department: entry.last_from.clone(),
+                    text: None,
+                    callback_number: Some(entry.callback_number.clone()),
+                    since: *ended_at,
+                    due_at,
+                    overdue: overdue_seconds.is_some(),
+                    overdue_seconds,
+                    last_failed: entry.last_failed.clone(),
+                };
+                (item, (*ended_at, call_id.clone()))
+            })
+            .peekable();
+        let mut promises = self
+            .promises
+            .range((promise_start, Bound::Unbounded))
+            .map(|(key, entry)| {
+                let (due_at, made_at, call_id, promise_id) = key;
+                let overdue_seconds = overdue_by(Some(*due_at), now);
+                let item = FollowUp {
+                    kind: FollowUpKind::Promise,
+                    call_id: call_id.clone(),
+                    promise_id: Some(promise_id.clone()),
+                    department: entry.department.clone(),
+                    text: Some(entry.text.clone()),
+                    callback_number: None,
+                    since: *made_at,
+                    due_at: Some(*due_at),
+                    overdue: overdue_seconds.is_some(),
+                    overdue_seconds,
+                    last_failed: None,
+                };
+                (item, key.clone())
+            })
+            .peekable();
+        let mut cursor = after.cloned().unwrap_or_default();
+        let mut items: Vec<FollowUp> = Vec::new();
+        let mut more = false;
+        loop {
+            let take_callback = match (callbacks.peek(), promises.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((callback, _)), Some((promise, _))) => {
+                    follow_up_order(callback) < follow_up_order(promise)
+                }
+            };
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            if take_callback {
+                if let Some((item, position)) = callbacks.next() {
+                    cursor.callback = Some(position);
+                    items.push(item);
+                }
+            } else if let Some((item, position)) = promises.next() {
+                cursor.promise = Some(position);
+                items.push(item);
+            }
+        }
+        let (callbacks_overdue, promises_overdue) = self.overdue(now);
+        FollowUpPage {
+            total: (self.owed.len() + self.promises.len()) as u64,
+            overdue: callbacks_overdue + promises_overdue,
+            items,
+            next: more.then(|| cursor.encode()),
+        }
+    }
+
+    /// Open callbacks (owed) and open promises now.
+    pub fn open_follow_ups(&self) -> (u64, u64) {
+        (self.owed.len() as u64, self.promises.len() as u64)
+    }
+
+    /// Overdue callbacks and overdue promises now.
+    pub fn overdue(&self, now: Timestamp) -> (u64, u64) {
+        let callbacks = self.overdue_callbacks(now).count() as u64;
+        let promises = self.overdue_promises(now).count() as u64;
+        (callbacks, promises)
+    }
+
+    /// Owed callbacks whose due time is before `now`: those that ended before
+    /// `now - callback_within`.
+    fn overdue_callbacks(&self, now: Timestamp) -> impl Iterator<Item = &OwedEntry> {
+        let cutoff = self
+            .callback_within
+            .and_then(|within| now.checked_sub(within).ok());
+        let range = match cutoff {
+            Some(cutoff) => self.owed.range(..(cutoff, String::new())),
+            None => self.owed.range(..(Timestamp::MIN, String::new())),
+        };
+        range.map(|(_, entry)| entry)
+    }
+
+    fn overdue_promises(&self, now: Timestamp) -> impl Iterator<Item = &PromiseEntry> {
+        let cutoff = (now, Timestamp::MIN, String::new(), String::new());
+        self.promises.range(..cutoff).map(|(_, entry)| entry)
+    }
+
+    /// Follow-up counts per department: owed and overdue now, closed and kept on
+    /// time in the window.
+    pub fn follow_up_counts(
+        &self,
+        window: &Window,
+        now: Timestamp,
+    ) -> HashMap<NameId, FollowUpCounts> {
+        let mut counts: HashMap<NameId, FollowUpCounts> = HashMap::new();
+        let count = |value: i64| value.max(0) as u64;
+        for (department, owed) in self
+            .owed_by_department
+            .iter()
+            .chain(&self.promises_by_department)
+        {
+            counts.entry(*department).or_default().owed += count(*owed);
+        }
+        for entry in self.overdue_callbacks(now) {
+            counts.entry(entry.department).or_default().overdue += 1;
+        }
+        for entry in self.overdue_promises(now) {
+            counts.entry(entry.department_id).or_default().overdue += 1;
+        }
+        for (department, (closed, on_time)) in self.closes.sum(window.from, window.to).by_department
+        {
+            let entry = counts.entry(department).or_default();
+            entry.closed += count(closed);
+            entry.kept_on_time += count(on_time);
+        }
+        counts
+    }
+
+    /// Hops with an agent in the window, per (agent id, department) pair of name ids
+    /// (agents' ids in [`StatsIndex::agents`], departments' in [`StatsIndex::names`]).
+    pub fn agent_sums(&self, window: &Window) -> HopSums {
+        self.agent_hops.sum(window.from, window.to)
+    }
+
+    /// The agent ids kept apart.
+    pub fn agents(&self) -> &Names {
+        &self.agents
+    }
+
+    /// Calls with a bounce between departments `a` and `b` (either way, taken or
+    /// blocked) in the window, newest bounce first, at most `limit` after `after`.
+    pub fn pair_calls(
+        &self,
+        window: &Window,
+        (a, b): (&str, &str),
+        after: Option<&FlaggedCursor>,
+        limit: usize,
+    ) -> FlaggedPage {
+        let empty = FlaggedPage {
+            window: *window,
+            total: 0,
+            items: Vec::new(),
+            next: None,
+        };
+        let (Some(a), Some(b)) = (self.names.id(a), self.names.id(b)) else {
+            return empty;
+        };
+        let pair = (a.min(b), a.max(b));
+        let in_window = |key: &BounceKey| key.0 == pair && window.contains(key.1.0);
+        let from_start = (pair, Reverse(window.to), String::new());
+        let start = match after {
+            Some(cursor) => {
+                Bound::Excluded((pair, Reverse(cursor.flagged_at), cursor.call_id.clone()))
+            }
+            None => Bound::Included(from_start.clone()),
+        };
+        let mut distinct: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for (key, _) in self
+            .bounce_calls
+            .range((Bound::Included(from_start), Bound::Unbounded))
+        {
+            if key.0 != pair || key.1.0 < window.from {
+                break;
+            }
+            if in_window(key) {
+                distinct.insert(key.2.as_str());
+            }
+        }
+        let mut items: Vec<FlaggedCall> = Vec::new();
+        let mut more = false;
+        for (key, _) in self.bounce_calls.range((start, Bound::Unbounded)) {
+            if key.0 != pair || key.1.0 < window.from {
+                break;
+            }
+            if !in_window(key) {
+                continue;
+            }
+            let (Reverse(at), call_id) = (key.1, &key.2);
+            let Some(call) = self.calls.get(call_id.as_str()) else {
+                continue;
+            };
+            let hops: Vec<&FlaggedHop> = call
+                .bounces
+                .iter()
+                .filter(|(hop_pair, hop)| *hop_pair == pair && window.contains(hop.at))
+                .map(|(_, hop)| hop)
+                .collect();
+            if hops.iter().map(|hop| hop.at).max() != Some(at) {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            let Some(detail) = call.detail.as_ref() else {
+                continue;
+            };
+            let mut codes: Vec<String> = hops
+                .iter()
+                .flat_map(|hop| hop.codes.iter().map(|code| (*code).to_owned()))
+                .collect();
+            codes.sort();
+            codes.dedup();
+            items.push(FlaggedCall {
+                call_id: call_id.clone(),
+                flagged_at: at,
+                verdict: hops
+                    .iter()
+                    .map(|hop| hop.verdict)
+                    .max()
+                    .unwrap_or(Verdict::Allow),
+                codes,
+                chain: detail.chain.clone(),
+                transfers_taken: detail.transfers_taken,
+                ended: detail.ended,
+            });
+        }
+        let next = more.then(|| items.last()).flatten().map(|last| {
+            FlaggedCursor {
+                flagged_at: last.flagged_at,
+                call_id: last.call_id.clone(),
+            }
+            .encode()
+        });
+        FlaggedPage {
+            window: *window,
+            total: distinct.len() as u64,
             items,
             next,
         }
@@ -606,6 +1022,37 @@ impl StatsIndex {
             contribution
                 .hops
                 .push(self.hops.insert(at, HopFact { from, to, flags }));
+            if let Some(agent) = hop.agent_id.as_deref() {
+                let agent = self.agents.acquire(agent);
+                contribution.agent_names.push(agent);
+                contribution.agent_hops.push(self.agent_hops.insert(
+                    at,
+                    HopFact {
+                        from: agent,
+                        to: from,
+                        flags,
+                    },
+                ));
+            }
+            if returning {
+                let pair = (from.min(to), from.max(to));
+                *self
+                    .bounce_calls
+                    .entry((pair, Reverse(at), call.call_id.as_str().to_owned()))
+                    .or_insert(0) += 1;
+                contribution.bounces.push((
+                    pair,
+                    FlaggedHop {
+                        at,
+                        verdict: hop.verdict,
+                        codes: hop
+                            .findings
+                            .iter()
+                            .map(|finding| finding.code.as_str())
+                            .collect(),
+                    },
+                ));
+            }
             times[Kind::Any as usize].push(at);
             if looped {
                 contribution.loops.push(self.loops.insert(at, ()));
@@ -652,7 +1099,7 @@ impl StatsIndex {
                 }
             }
         }
-        if !contribution.flagged.is_empty() {
+        if !contribution.flagged.is_empty() || !contribution.bounces.is_empty() {
             contribution.detail = Some(FlaggedDetail {
                 chain: chain_or_start(call),
                 transfers_taken: call.transfers_taken(),
@@ -671,6 +1118,7 @@ impl StatsIndex {
             self.owed.insert(
                 (ended.occurred_at, call.call_id.as_str().to_owned()),
                 OwedEntry {
+                    department,
                     callback_number: number.to_owned(),
                     last_from: last.from.clone(),
                     last_to: last.to.clone(),
@@ -685,7 +1133,68 @@ impl StatsIndex {
                 },
             );
         }
+        if let Some((at, department, on_time)) = callback_closed(call, self.callback_within) {
+            let department = self.names.acquire(department);
+            contribution.names.push(department);
+            let key = self.closes.insert(
+                at,
+                CloseFact {
+                    department,
+                    on_time,
+                },
+            );
+            contribution.callback_close = Some(CallbackClose {
+                at,
+                ended_at: call.ended.as_ref().map_or(at, |end| end.occurred_at),
+                department,
+                key,
+            });
+        }
+        for promise in &call.promises {
+            let department = self.names.acquire(&promise.department);
+            contribution.names.push(department);
+            match &promise.closed {
+                None => {
+                    let key = (
+                        promise.due_at,
+                        promise.made_at,
+                        call.call_id.as_str().to_owned(),
+                        promise.promise_id.as_str().to_owned(),
+                    );
+                    self.promises.insert(
+                        key.clone(),
+                        PromiseEntry {
+                            text: promise.text.clone(),
+                            department: promise.department.clone(),
+                            department_id: department,
+                        },
+                    );
+                    *self.promises_by_department.entry(department).or_insert(0) += 1;
+                    contribution.promises.push(key);
+                }
+                Some(closed) => {
+                    let on_time = closed.status == PromiseOutcome::Kept
+                        && closed.occurred_at <= promise.due_at;
+                    contribution.closes.push(self.closes.insert(
+                        closed.occurred_at,
+                        CloseFact {
+                            department,
+                            on_time,
+                        },
+                    ));
+                }
+            }
+        }
         contribution
+    }
+}
+
+fn decrement(counts: &mut HashMap<NameId, i64>, key: NameId) {
+    if let Some(count) = counts.get_mut(&key) {
+        *count -= 1;
+        if *count == 0 {
+            counts.remove(&key);
+        }
     }
 }
 

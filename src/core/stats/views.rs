@@ -8,6 +8,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use jiff::Timestamp;
+
+use super::agents::{AgentRow, OTHER_AGENTS, sort_agents};
+use super::hotspots::{Hotspots, hotspots as hotspots_of};
 use super::index::{HopSums, PairCounts, StatsIndex};
 use super::names::{NameId, UNTRACKED};
 use super::{
@@ -142,14 +146,16 @@ pub fn bounce_matrix(
 }
 
 /// The departments table (rules' order, then unknown ones, then "other unknown") and
-/// what the last row stands for.
+/// what the last row stands for. Follow-ups owed and overdue are counted at `now`.
 pub fn departments_table(
     index: &StatsIndex,
     rules: &Rules,
     window: &Window,
     shown_unknown: usize,
+    now: Timestamp,
 ) -> (Vec<DepartmentRow>, Option<OtherUnknown>) {
     let sums = index.hop_sums(window);
+    let follow_ups = index.follow_up_counts(window, now);
     let selection = select(index, rules, &sums, shown_unknown);
     let mut out = vec![PairCounts::default(); selection.names.len()];
     let mut moved_in = vec![0i64; selection.names.len()];
@@ -169,6 +175,15 @@ pub fn departments_table(
             let transfers_out = count(out.transfers());
             let cold_out = count(out.cold);
             let missing_callback_out = count(out.missing_callback);
+            let mut follow_up = super::FollowUpCounts::default();
+            for id in &selection.members[row] {
+                if let Some(counts) = follow_ups.get(id) {
+                    follow_up.owed += counts.owed;
+                    follow_up.overdue += counts.overdue;
+                    follow_up.closed += counts.closed;
+                    follow_up.kept_on_time += counts.kept_on_time;
+                }
+            }
             DepartmentRow {
                 department: department.clone(),
                 name: known
@@ -186,6 +201,10 @@ pub fn departments_table(
                     .iter()
                     .map(|id| index.callbacks_owed_by(*id))
                     .sum(),
+                follow_ups_owed: follow_up.owed,
+                follow_ups_overdue: follow_up.overdue,
+                follow_ups_closed: follow_up.closed,
+                kept_on_time: follow_up.kept_on_time,
                 merged: selection.other.is_some() && row == selection.names.len() - 1,
             }
         })
@@ -249,4 +268,55 @@ pub fn graph_traffic(
         edges,
         other_unknown: selection.other,
     }
+}
+
+/// The overview's "who": the top `limit` bouncing pairs and loop-causing departments,
+/// over the same bounded rows as the matrix and the departments table.
+pub fn hotspots(
+    index: &StatsIndex,
+    rules: &Rules,
+    window: &Window,
+    shown_unknown: usize,
+    limit: usize,
+    now: Timestamp,
+) -> Hotspots {
+    let matrix = bounce_matrix(index, rules, window, shown_unknown);
+    let (rows, _) = departments_table(index, rules, window, shown_unknown, now);
+    hotspots_of(&matrix, &rows, limit)
+}
+
+/// One row per (agent, department) with a transfer in the window, most transfers
+/// first; agents beyond those the index keeps apart add up in one merged row per
+/// department.
+pub fn agents_table(index: &StatsIndex, window: &Window) -> Vec<AgentRow> {
+    let sums = index.agent_sums(window);
+    let mut rows: Vec<AgentRow> = sums
+        .pairs
+        .iter()
+        .map(|(&(agent, department), counts)| {
+            let merged = agent == UNTRACKED;
+            AgentRow {
+                agent_id: if merged {
+                    OTHER_AGENTS.to_owned()
+                } else {
+                    index.agents().name(agent).unwrap_or_default().to_owned()
+                },
+                department: match index.names().name(department) {
+                    Some(name) if department != UNTRACKED => name.to_owned(),
+                    _ => OtherUnknown {
+                        departments: 0,
+                        untracked: true,
+                    }
+                    .label(),
+                },
+                transfers_out: count(counts.transfers()),
+                loops_caused: count(counts.loops),
+                cold_out: count(counts.cold),
+                missing_callback_out: count(counts.missing_callback),
+                merged,
+            }
+        })
+        .collect();
+    sort_agents(&mut rows);
+    rows
 }

@@ -319,6 +319,10 @@ pub(super) fn notices(instance: &str, events: &[&RecordedEvent]) -> Vec<String> 
                 RecordedEvent::Transfer { answer, .. } => ("transfer", Some(answer.verdict)),
                 RecordedEvent::End { .. } => ("end", None),
                 RecordedEvent::Callback { .. } => ("callback", None),
+                // Live views know one kind for promises made and closed.
+                RecordedEvent::Promise { .. } | RecordedEvent::PromiseClosed { .. } => {
+                    ("promise", None)
+                }
             };
             NoticeEvent {
                 kind: kind.to_owned(),
@@ -575,13 +579,16 @@ async fn serve(follower: &Follower, listening: Listening, instance: &str) {
                 continue;
             }
             for event in notice.events {
+                // Every event is read into the read model; live views hear of the
+                // kinds they know (an instance of a newer version may send others).
+                calls.insert(event.call_id.clone());
                 let kind = match event.kind.as_str() {
                     "transfer" => "transfer",
                     "end" => "end",
                     "callback" => "callback",
+                    "promise" => "promise",
                     _ => continue,
                 };
-                calls.insert(event.call_id.clone());
                 updates.push(CommittedEvent {
                     kind,
                     call_id: event.call_id,

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use crate::core::engine::{
     CallId, CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, EventId,
-    Outcome, RecordedEvent, TransferAnswer, TransferRequest,
+    Outcome, Promise, PromiseEvent, RecordedEvent, TransferAnswer, TransferRequest,
 };
 use crate::core::rules::Rules;
 use crate::store::StoreError;
@@ -44,6 +44,14 @@ pub(super) enum JobKind {
         reply: Reply<CallRecord>,
         decision: Decision<CallRecord>,
     },
+    /// A promise made or closed: `rules` resolve the department a new one names.
+    Promise {
+        rules: Arc<Rules>,
+        event: PromiseEvent,
+        received_at: Timestamp,
+        reply: Reply<Promise>,
+        decision: Decision<Promise>,
+    },
 }
 
 impl Job {
@@ -52,6 +60,7 @@ impl Job {
             JobKind::Transfer { request, .. } => &request.call_id,
             JobKind::End { request, .. } => &request.call_id,
             JobKind::Callback { request, .. } => &request.call_id,
+            JobKind::Promise { event, .. } => event.call_id(),
         }
     }
 
@@ -60,6 +69,7 @@ impl Job {
             JobKind::Transfer { request, .. } => &request.event_id,
             JobKind::End { request, .. } => &request.event_id,
             JobKind::Callback { request, .. } => &request.event_id,
+            JobKind::Promise { event, .. } => event.event_id(),
         }
     }
 
@@ -69,6 +79,7 @@ impl Job {
             JobKind::Transfer { reply, .. } => reply.is_closed(),
             JobKind::End { reply, .. } => reply.is_closed(),
             JobKind::Callback { reply, .. } => reply.is_closed(),
+            JobKind::Promise { reply, .. } => reply.is_closed(),
         };
         closed || now >= self.deadline
     }
@@ -108,6 +119,16 @@ impl Job {
                 *decision = Some(engine.mark_callback(request.clone(), *received_at));
                 fresh(decision)
             }
+            JobKind::Promise {
+                rules,
+                event,
+                received_at,
+                decision,
+                ..
+            } => {
+                *decision = Some(engine.promise(rules, event.clone(), *received_at));
+                fresh(decision)
+            }
         }
     }
 
@@ -133,6 +154,7 @@ impl Job {
                     RecordedEvent::Transfer {
                         request: original,
                         answer,
+                        ..
                     } if original == request => Some((**answer).clone()),
                     _ => None,
                 };
@@ -162,6 +184,28 @@ impl Job {
                 };
                 *decision = replayed(same, event_id);
             }
+            JobKind::Promise {
+                event, decision, ..
+            } => {
+                let same = match (stored, &*event) {
+                    (
+                        RecordedEvent::Promise {
+                            request: original,
+                            answer,
+                        },
+                        PromiseEvent::Make(request),
+                    ) if original == request => Some(answer.clone()),
+                    (
+                        RecordedEvent::PromiseClosed {
+                            request: original,
+                            answer,
+                        },
+                        PromiseEvent::Close(request),
+                    ) if original == request => Some(answer.clone()),
+                    _ => None,
+                };
+                *decision = replayed(same, event_id);
+            }
         }
     }
 
@@ -185,6 +229,11 @@ impl Job {
             } => {
                 let _ = reply.send(decision.map_or_else(|| Err(undecided()), to_store));
             }
+            JobKind::Promise {
+                reply, decision, ..
+            } => {
+                let _ = reply.send(decision.map_or_else(|| Err(undecided()), to_store));
+            }
         }
     }
 
@@ -199,6 +248,9 @@ impl Job {
                 let _ = reply.send(unavailable(message));
             }
             JobKind::Callback { reply, .. } => {
+                let _ = reply.send(unavailable(message));
+            }
+            JobKind::Promise { reply, .. } => {
                 let _ = reply.send(unavailable(message));
             }
         }

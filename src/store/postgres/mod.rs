@@ -42,8 +42,8 @@ use tokio_postgres::config::SslMode;
 use super::{CallStore, CommittedEvent, StatusFuture, StoreError, StoreFuture};
 use crate::clock::Clock;
 use crate::core::engine::{
-    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EventId, Outcome, RecordedEvent,
-    TransferAnswer, TransferRequest,
+    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EventId, Outcome, Promise,
+    PromiseEvent, RecordedEvent, TransferAnswer, TransferRequest,
 };
 use crate::core::rules::Rules;
 use crate::core::stats::StatsIndex;
@@ -405,6 +405,26 @@ impl CallStore for PostgresStore {
             reply,
             decision: None,
         })
+    }
+
+    fn record_promise(
+        &self,
+        rules: Arc<Rules>,
+        event: PromiseEvent,
+        received_at: Timestamp,
+    ) -> StoreFuture<'_, Outcome<Promise>> {
+        self.follower.stats().rules_seen(&rules);
+        self.submit(|reply| JobKind::Promise {
+            rules,
+            event,
+            received_at,
+            reply,
+            decision: None,
+        })
+    }
+
+    fn rules_installed(&self, rules: &Arc<Rules>) {
+        self.follower.stats().rules_seen(rules);
     }
 
     fn read(&self, read: &mut dyn FnMut(&Engine)) {

@@ -716,19 +716,7 @@ impl<'a> EventRows<'a> {
             records: Vec::with_capacity(events.len()),
         };
         for event in events {
-            let (kind, occurred_at) = match event {
-                RecordedEvent::Transfer { answer, .. } => ("transfer", answer.occurred_at),
-                RecordedEvent::End { answer, .. } => ("end", answer.occurred_at),
-                RecordedEvent::Callback { answer, request } => (
-                    "callback",
-                    answer
-                        .callback
-                        .as_ref()
-                        .map(|mark| mark.occurred_at)
-                        .or(request.occurred_at)
-                        .unwrap_or_default(),
-                ),
-            };
+            let (kind, occurred_at) = (event.kind(), event.occurred_at());
             rows.event_ids.push(event.event_id().as_str());
             rows.call_ids.push(event.call_id().as_str());
             rows.kinds.push(kind);

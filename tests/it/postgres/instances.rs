@@ -213,8 +213,9 @@ async fn many_clients_on_both_instances_lose_no_hop_duplicate_none_and_judge_aga
     let rules = carrier_rules();
     let mut engine = Engine::new();
     for record in records {
-        let RecordedEvent::Transfer { request, answer } =
-            serde_json::from_value(record).expect("a recorded event")
+        let RecordedEvent::Transfer {
+            request, answer, ..
+        } = serde_json::from_value(record).expect("a recorded event")
         else {
             panic!("only transfers were sent");
         };
@@ -294,4 +295,73 @@ async fn readyz_reports_the_database() {
         ready["store"],
         json!({"backend": "postgres", "ready": true})
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promise_made_on_one_instance_is_closed_on_the_other_and_both_dashboards_follow_it() {
+    let Some(server) = cluster() else { return };
+    let url = server.create_database("promises");
+    let first = instance(&url).await;
+    let second = instance(&url).await;
+    let mut second_feed = second.state.live.subscribe();
+
+    let transfer = json!({"event_id": "pc-t0", "call_id": "pc", "from": "customer_service",
+                          "to": "billing", "mode": "warm", "callback_number": "+14155550123"});
+    deliver(&first, "/v1/transfers", &transfer).await;
+    let promise = json!({"event_id": "pc-p0", "promise_id": "refund", "text": "Refund the fee",
+                         "due_at": "2999-01-01T00:00:00Z"});
+    let made = deliver(&first, "/v1/calls/pc/promises", &promise).await;
+    assert_eq!(
+        made["department"], "billing",
+        "owed where the call is: {made}"
+    );
+
+    // The second instance hears of both events and counts the open promise.
+    let mut kinds = Vec::new();
+    while kinds.len() < 2 {
+        let update = tokio::time::timeout(Duration::from_secs(10), second_feed.recv())
+            .await
+            .expect("a live update within 10 s")
+            .expect("the feed is open");
+        assert_eq!(update.call_id, "pc");
+        kinds.push(update.kind);
+    }
+    assert_eq!(kinds, ["transfer", "promise"]);
+    let (status, page) = second.get("/v1/stats/follow-ups").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(page["items"][0]["promise_id"], "refund", "{page}");
+
+    // A redelivery of the promise to the other instance gets the stored answer; a
+    // different body under the same event id is a conflict.
+    let again = deliver(&second, "/v1/calls/pc/promises", &promise).await;
+    assert_eq!(again, made);
+    let mut changed = promise.clone();
+    changed["text"] = json!("Something else");
+    let (status, error) = second.post("/v1/calls/pc/promises", &changed).await;
+    assert_eq!(status, 409, "{error}");
+
+    // Closed on the second instance: the first one's call and dashboard see it.
+    let close = json!({"event_id": "pc-k0", "status": "kept", "note": "refunded"});
+    let closed = deliver(&second, "/v1/calls/pc/promises/refund", &close).await;
+    assert_eq!(closed["closed"]["status"], "kept", "{closed}");
+    let (status, call) = first.get("/v1/calls/pc").await;
+    assert_eq!(status, 200, "{call}");
+    assert_eq!(call["promises"][0]["closed"]["note"], "refunded", "{call}");
+    let open_promises = || {
+        let mut open = (0, 0);
+        first
+            .state
+            .store
+            .read_stats(&mut |index| open = index.open_follow_ups());
+        open.1
+    };
+    wait_until(Duration::from_secs(10), || open_promises() == 0).await;
+    let (_, page) = first.get("/v1/stats/follow-ups").await;
+    assert_eq!(
+        page["total"], 0,
+        "the kept promise is no longer owed: {page}"
+    );
+    let (status, again) = first.post("/v1/calls/pc/promises/refund", &close).await;
+    assert_eq!((status, &again), (200, &closed));
 }

@@ -1,6 +1,7 @@
-//! Identifiers as the dashboard shows them: characters that are invisible or reorder
-//! text (bidi overrides, zero-width characters, look-alike spaces) are written out as
-//! `⟨U+202E⟩`, so one department or call id cannot pass for another on screen.
+//! Identifiers as the dashboard and the graph drawings show them: characters that
+//! are invisible or reorder text (bidi overrides, zero-width characters, look-alike
+//! spaces) are written out as `⟨U+202E⟩`, so one department or call id cannot pass
+//! for another on screen.
 
 use std::borrow::Cow;
 
