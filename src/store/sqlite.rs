@@ -31,8 +31,8 @@ use tokio::sync::oneshot;
 use super::{CallStore, StatsKeeper, StoreError, StoreFuture, lock_engine};
 use crate::clock::Clock;
 use crate::core::engine::{
-    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome,
-    RecordedEvent, TransferAnswer, TransferRequest,
+    CallId, CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, EventId,
+    Outcome, RecordedEvent, TransferAnswer, TransferRequest,
 };
 use crate::core::rules::Rules;
 use crate::core::stats::StatsIndex;
@@ -666,7 +666,7 @@ impl Writer {
         let started = Instant::now();
         let size = batch.len();
         let mut pending = Vec::with_capacity(size);
-        let mut to_write: Vec<RecordedEvent> = Vec::with_capacity(size);
+        let mut to_write: Vec<EventRow> = Vec::with_capacity(size);
         {
             let mut engine = lock_engine(&self.engine);
             for job in batch {
@@ -721,8 +721,10 @@ impl Writer {
                         (Pending::Callback(reply, result), fresh.then_some(event_id))
                     }
                 };
-                if let Some(event) = event_id.and_then(|id| engine.recorded(&id).cloned()) {
-                    to_write.push(event);
+                // Serialized here, from the engine's copy, rather than copied out and
+                // serialized after the lock: a copy of the event would cost about as much.
+                if let Some(event) = event_id.and_then(|id| engine.recorded(&id)) {
+                    to_write.push(EventRow::new(event));
                 }
                 pending.push(result);
             }
@@ -739,7 +741,7 @@ impl Writer {
                 }
                 self.stats.calls_changed(
                     &lock_engine(&self.engine),
-                    to_write.iter().map(RecordedEvent::call_id),
+                    to_write.iter().map(|row| &row.call_id),
                 );
                 self.metrics
                     .store_commit_duration
@@ -799,50 +801,21 @@ impl Writer {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = problem;
     }
 
-    fn commit(&mut self, events: &[RecordedEvent]) -> Result<(), rusqlite::Error> {
-        let transaction = self.connection.transaction()?;
-        {
-            let mut insert = transaction.prepare_cached(
-                "INSERT INTO events (event_id, call_id, kind, occurred_at_ms, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            let mut open_call = transaction.prepare_cached(
-                "INSERT OR IGNORE INTO calls (call_id, ended_at_ms) VALUES (?1, NULL)",
-            )?;
-            let mut end_call = transaction
-                .prepare_cached("UPDATE calls SET ended_at_ms = ?2 WHERE call_id = ?1")?;
-            for event in events {
-                let (kind, occurred_at) = match event {
-                    RecordedEvent::Transfer { answer, .. } => ("transfer", answer.occurred_at),
-                    RecordedEvent::End { answer, .. } => ("end", answer.occurred_at),
-                    RecordedEvent::Callback { answer, request } => (
-                        "callback",
-                        answer
-                            .callback
-                            .as_ref()
-                            .map(|mark| mark.occurred_at)
-                            .or(request.occurred_at)
-                            .unwrap_or_default(),
-                    ),
-                };
-                // Serializing our own types to JSON cannot fail.
-                let record = serde_json::to_string(event).unwrap_or_default();
-                insert.execute(params![
-                    event.event_id().as_str(),
-                    event.call_id().as_str(),
-                    kind,
-                    occurred_at.as_millisecond(),
-                    record
-                ])?;
-                open_call.execute(params![event.call_id().as_str()])?;
-                if kind == "end" {
-                    end_call.execute(params![
-                        event.call_id().as_str(),
-                        occurred_at.as_millisecond()
-                    ])?;
-                }
-            }
+    /// Writes `rows` in one transaction. `BEGIN` and `COMMIT` are cached statements
+    /// like the inserts: `Connection::transaction` would prepare both anew for every
+    /// batch.
+    fn commit(&mut self, rows: &[EventRow]) -> Result<(), rusqlite::Error> {
+        self.connection.prepare_cached("BEGIN")?.execute([])?;
+        let written = insert_rows(&self.connection, rows).and_then(|()| {
+            self.connection.prepare_cached("COMMIT")?.execute([])?;
+            Ok(())
+        });
+        if written.is_err() && !self.connection.is_autocommit() {
+            // The caller reopens the database after a failed commit; rolling back
+            // first only leaves the file as it was.
+            let _ = self.connection.execute_batch("ROLLBACK");
         }
-        transaction.commit()
+        written
     }
 
     /// After a failed commit the engine holds events that are not on disk: reopen
@@ -959,6 +932,75 @@ impl Writer {
         transaction.commit()?;
         Ok(call_ids.len())
     }
+}
+
+/// One event as it is written: its columns, and the whole event as JSON (the record
+/// replayed at start and read back for redeliveries).
+struct EventRow {
+    event_id: EventId,
+    call_id: CallId,
+    kind: &'static str,
+    occurred_at: Timestamp,
+    record: String,
+}
+
+/// Bytes reserved for an event's JSON: a transfer with its answer is 1–2 KB.
+const RECORD_CAPACITY: usize = 4096;
+
+impl EventRow {
+    fn new(event: &RecordedEvent) -> Self {
+        let (kind, occurred_at) = match event {
+            RecordedEvent::Transfer { answer, .. } => ("transfer", answer.occurred_at),
+            RecordedEvent::End { answer, .. } => ("end", answer.occurred_at),
+            RecordedEvent::Callback { answer, request } => (
+                "callback",
+                answer
+                    .callback
+                    .as_ref()
+                    .map(|mark| mark.occurred_at)
+                    .or(request.occurred_at)
+                    .unwrap_or_default(),
+            ),
+        };
+        let mut record = Vec::with_capacity(RECORD_CAPACITY);
+        // Serializing our own types to JSON cannot fail, and serde_json writes UTF-8.
+        let _ = serde_json::to_writer(&mut record, event);
+        Self {
+            event_id: event.event_id().clone(),
+            call_id: event.call_id().clone(),
+            kind,
+            occurred_at,
+            record: String::from_utf8(record).unwrap_or_default(),
+        }
+    }
+}
+
+/// Inserts `rows` (inside the transaction the caller began).
+fn insert_rows(connection: &Connection, rows: &[EventRow]) -> Result<(), rusqlite::Error> {
+    let mut insert = connection.prepare_cached(
+        "INSERT INTO events (event_id, call_id, kind, occurred_at_ms, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut open_call = connection
+        .prepare_cached("INSERT OR IGNORE INTO calls (call_id, ended_at_ms) VALUES (?1, NULL)")?;
+    let mut end_call =
+        connection.prepare_cached("UPDATE calls SET ended_at_ms = ?2 WHERE call_id = ?1")?;
+    for row in rows {
+        insert.execute(params![
+            row.event_id.as_str(),
+            row.call_id.as_str(),
+            row.kind,
+            row.occurred_at.as_millisecond(),
+            row.record
+        ])?;
+        open_call.execute(params![row.call_id.as_str()])?;
+        if row.kind == "end" {
+            end_call.execute(params![
+                row.call_id.as_str(),
+                row.occurred_at.as_millisecond()
+            ])?;
+        }
+    }
+    Ok(())
 }
 
 /// Deletes calls and their events inside `transaction`.
