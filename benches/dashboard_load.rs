@@ -6,8 +6,8 @@
 //! mix of `benches/support/calls.rs`, spread over the last 23 hours so the default
 //! one-day window holds them all, and serves the real router from one single-thread
 //! runtime pinned to CPU 0 (tokio's blocking pool, where the dashboard computes, is
-//! started from it and inherits the pin: the dashboard competes with the webhook for
-//! that one core). The open-loop generator of `webhook_load` (pinned to CPU 1, latency
+//! started from it and inherits the pin, and so does the store's writer thread: the
+//! dashboard competes with the webhook for that one core). The open-loop generator of `webhook_load` (pinned to CPU 1, latency
 //! from each request's intended send time, so stalls are charged) then sends transfer
 //! events at `LOAD_RATE` per second (default 1,000) in `LOAD_ROUNDS` rounds (default 3)
 //! of two runs, `LOAD_SECONDS` each (default 5, after a 1 s warm-up):
@@ -138,6 +138,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let load_before = loadgen::load_average();
     let generator = DedicatedRuntime::start("load-generator");
     let dashboards = DedicatedRuntime::start("dashboard-clients");
     let pinned = generator.pin_to_cpu(1) && dashboards.pin_to_cpu(1);
@@ -161,11 +162,22 @@ fn main() -> ExitCode {
         ));
         let _ = std::fs::remove_dir_all(&data);
         let metrics = loopguard::metrics::Metrics::new();
-        let (store, _) = loopguard::store::SqliteStore::open(
-            loopguard::store::StoreConfig::new(&data),
-            metrics.clone(),
-            loopguard::clock::Clock::system(),
-        )
+        // The store's writer thread inherits the affinity of the thread that opens the
+        // store: open it from a thread pinned to CPU 0, so the writer shares the
+        // server's core instead of running beside the generator and the dashboards.
+        let (store, _) = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    loadgen::pin_current_thread(0);
+                    loopguard::store::SqliteStore::open(
+                        loopguard::store::StoreConfig::new(&data),
+                        metrics.clone(),
+                        loopguard::clock::Clock::system(),
+                    )
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
         .expect("the durable store opens");
         let store: Arc<dyn loopguard::store::CallStore> = Arc::new(store);
         let filling = tokio::runtime::Builder::new_multi_thread()
@@ -293,6 +305,10 @@ fn main() -> ExitCode {
         }
         let _ = std::fs::remove_dir_all(&data);
     }
+    println!(
+        "\nLoad average (1, 5, 15 min) before: {load_before}; after: {}.",
+        loadgen::load_average()
+    );
     if failed {
         ExitCode::FAILURE
     } else {
