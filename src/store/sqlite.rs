@@ -12,6 +12,12 @@
 //! connection is reopened and the engine is rebuilt from what is on disk. If that
 //! fails too, the process exits: we never answer for data that may not be on disk.
 //!
+//! Checkpoints (copying the WAL's pages into the database file, and syncing it) run
+//! on a thread of their own with its own connection, nudged by the writer every
+//! [`CHECKPOINT_EVERY_EVENTS`] events, so no request waits for one; SQLite's automatic
+//! checkpoint stays on the writer only as a backstop (or at a tenth of
+//! `--max-database-bytes`, which bounds the WAL).
+//!
 //! Memory and disk hold the same calls: at start every call not yet pruned is loaded
 //! (open calls, and ended calls younger than the retention age), and the pruner
 //! removes ended calls from both, in small batches between write batches.
@@ -66,6 +72,13 @@ const LOCK_FILE: &str = "loopguard.lock";
 const MAX_BATCH: usize = 512;
 /// Ended calls removed per pruning transaction.
 const PRUNE_BATCH: usize = 500;
+/// Events committed between two nudges to the checkpointer: at light load an event
+/// writes 4–5 pages to the WAL, so this is about SQLite's own default of a checkpoint
+/// per 1,000 pages.
+const CHECKPOINT_EVERY_EVENTS: usize = 250;
+/// WAL pages past which the writer checkpoints itself (SQLite's automatic
+/// checkpoint), in case the checkpointer falls that far behind: about 40 MB.
+const BACKSTOP_WAL_PAGES: i64 = 10_000;
 
 /// How the store is set up.
 #[derive(Debug, Clone)]
@@ -217,6 +230,16 @@ impl SqliteStore {
         };
         let stats = Arc::new(StatsKeeper::new(&engine));
         let engine = Arc::new(Mutex::new(engine));
+        let checkpointer = open_checkpointer(&database_path)?;
+        let (nudge, nudged) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("loopguard-store-checkpointer".to_owned())
+            .spawn(move || run_checkpointer(checkpointer, nudged))
+            .map_err(|source| OpenError::Io {
+                path: shown.clone(),
+                source,
+                hint: "",
+            })?;
         let (sender, receiver) = std::sync::mpsc::sync_channel(config.queue_capacity);
         let queued = Arc::new(AtomicUsize::new(0));
         let write_problem = Arc::new(Mutex::new(None));
@@ -233,6 +256,8 @@ impl SqliteStore {
             last_prune: Instant::now(),
             prune_pending: false,
             refuse_until: None,
+            checkpoints: nudge,
+            events_since_checkpoint: 0,
         };
         std::thread::Builder::new()
             .name("loopguard-store-writer".to_owned())
@@ -438,6 +463,11 @@ fn open_connection(path: &Path, config: &StoreConfig) -> Result<Connection, Open
     connection
         .pragma_update(None, "synchronous", "FULL")
         .map_err(database_error)?;
+    // Checkpoints are the checkpointer thread's job; the writer's automatic checkpoint
+    // is only a backstop (or, under a size cap, the bound below).
+    connection
+        .pragma_update(None, "wal_autocheckpoint", BACKSTOP_WAL_PAGES)
+        .map_err(database_error)?;
     if let Some(bytes) = config.max_database_bytes {
         let page_size: i64 = connection
             .pragma_query_value(None, "page_size", |row| row.get(0))
@@ -522,6 +552,35 @@ fn load(
     Ok((events, engine.calls().count()))
 }
 
+/// The checkpointer's own connection to the database the writer opened (and migrated).
+fn open_checkpointer(path: &Path) -> Result<Connection, OpenError> {
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| OpenError::Database {
+        hint: database_hint(&source),
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Checkpoints the WAL whenever the writer nudges, until the writer is gone. A
+/// passive checkpoint never waits for the writer and the writer never waits for it:
+/// it copies the pages committed so far while new commits go on appending.
+fn run_checkpointer(connection: Connection, nudges: Receiver<()>) {
+    while nudges.recv().is_ok() {
+        let checkpointed =
+            connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_row| Ok(()));
+        if let Err(error) = checkpointed {
+            tracing::warn!(
+                %error,
+                "checkpointing the write-ahead log failed; the writer checkpoints it itself if it keeps growing"
+            );
+        }
+    }
+}
+
 /// Owns the connection; the only thread that writes.
 struct Writer {
     write_problem: Arc<Mutex<Option<String>>>,
@@ -540,6 +599,9 @@ struct Writer {
     prune_pending: bool,
     /// After a failed commit, refuse work for a moment instead of failing again at once.
     refuse_until: Option<Instant>,
+    /// Nudges the checkpointer thread; it ends when this is dropped with the writer.
+    checkpoints: SyncSender<()>,
+    events_since_checkpoint: usize,
 }
 
 /// A job's result, held until its batch has committed.
@@ -738,6 +800,12 @@ impl Writer {
             Ok(()) => {
                 if !to_write.is_empty() {
                     self.set_write_problem(None);
+                    self.events_since_checkpoint += to_write.len();
+                    if self.events_since_checkpoint >= CHECKPOINT_EVERY_EVENTS {
+                        self.events_since_checkpoint = 0;
+                        // Full means a nudge is already waiting: one is enough.
+                        let _ = self.checkpoints.try_send(());
+                    }
                 }
                 self.stats.calls_changed(
                     &lock_engine(&self.engine),
