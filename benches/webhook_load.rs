@@ -302,6 +302,7 @@ struct RateResult {
     send_lag_us: Histogram<u64>,
     sent: u64,
     errors: u64,
+    first_error: Option<String>,
     dropped: u64,
     cpu: Option<Duration>,
 }
@@ -331,6 +332,7 @@ impl TargetRun {
                         send_lag_us: microsecond_histogram(),
                         sent: 0,
                         errors: 0,
+                        first_error: None,
                         dropped: 0,
                         cpu: Some(Duration::ZERO),
                     },
@@ -344,6 +346,9 @@ impl TargetRun {
         let _ = result.send_lag_us.add(&report.send_lag_us);
         result.sent += report.sent;
         result.errors += report.errors();
+        if result.first_error.is_none() {
+            result.first_error.clone_from(&report.first_error);
+        }
         result.dropped += report.dropped;
         result.cpu = result.cpu.zip(cpu).map(|(total, slice)| total + slice);
     }
@@ -426,8 +431,10 @@ impl TargetRun {
             if result.errors > 0 {
                 failed = true;
                 eprintln!(
-                    "!!! webhook_load: {name} at {rate}/s: {} of {} requests failed",
-                    result.errors, result.sent
+                    "!!! webhook_load: {name} at {rate}/s: {} of {} requests failed (the first: {})",
+                    result.errors,
+                    result.sent,
+                    result.first_error.as_deref().unwrap_or("unknown")
                 );
             }
             if result.dropped > 0 {

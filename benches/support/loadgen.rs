@@ -418,6 +418,8 @@ pub struct OpenLoopReport {
     pub non_2xx: u64,
     pub transport_errors: u64,
     pub dropped: u64,
+    /// What the first failed request got, to tell a server's refusal from a transport error.
+    pub first_error: Option<String>,
 }
 
 impl OpenLoopReport {
@@ -432,6 +434,7 @@ struct OpenLoopOutcomes {
     send_lag_us: Option<Histogram<u64>>,
     non_2xx: u64,
     transport_errors: u64,
+    first_error: Option<String>,
 }
 
 /// Runs an open-loop load: request `i` is intended to start at `t0 + i / rate`, whatever happened
@@ -503,8 +506,25 @@ pub fn run_open_loop(
                             latency_us.saturating_record(micros(latency));
                         }
                     }
-                    Ok(Ok(_status)) => outcomes.non_2xx += 1,
-                    Ok(Err(_)) | Err(_) => outcomes.transport_errors += 1,
+                    Ok(Ok(status)) => {
+                        outcomes.non_2xx += 1;
+                        if outcomes.first_error.is_none() {
+                            outcomes.first_error = Some(format!("status {status}"));
+                        }
+                    }
+                    Ok(Err(error)) => {
+                        outcomes.transport_errors += 1;
+                        if outcomes.first_error.is_none() {
+                            outcomes.first_error = Some(error.to_string());
+                        }
+                    }
+                    Err(_elapsed) => {
+                        outcomes.transport_errors += 1;
+                        if outcomes.first_error.is_none() {
+                            outcomes.first_error =
+                                Some("no answer within the request timeout".to_owned());
+                        }
+                    }
                 }
             });
         }
@@ -527,6 +547,7 @@ pub fn run_open_loop(
             sent,
             non_2xx: outcomes.non_2xx,
             transport_errors: outcomes.transport_errors,
+            first_error: outcomes.first_error.take(),
             dropped,
         }
     })
