@@ -9,6 +9,7 @@ mod asterisk;
 mod crash;
 mod dashboard;
 mod engine_properties;
+mod expiry_order;
 mod genesys;
 mod hostile;
 mod hostile_dashboard;

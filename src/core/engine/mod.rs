@@ -11,6 +11,9 @@
 //! - a blocked transfer is recorded but does not move the call;
 //! - an `event_id` is answered once: a redelivery gets the stored answer and changes
 //!   nothing, the same id with a different body is a conflict.
+//! - every open call is in the idle order at the time it was last seen, every ended
+//!   call in the ended order at its end, and no other call is in either: the stores'
+//!   sweeps read only the calls they forget, never every call under the lock.
 
 mod answer;
 mod judge;
@@ -78,6 +81,11 @@ pub struct Engine {
     /// When each call last had an event: the time of receipt, or for replayed events
     /// their event time. Decides which open calls are idle.
     last_seen: HashMap<CallId, Timestamp>,
+    /// (`last_seen`, call) for every open call, oldest first, so that finding the
+    /// idle ones reads those and no others (the sweep runs under the store's lock).
+    idle_order: BTreeSet<(Timestamp, CallId)>,
+    /// (end time, call) for every ended call, oldest first, for the same reason.
+    ended_order: BTreeSet<(Timestamp, CallId)>,
 }
 
 impl Default for Engine {
@@ -89,6 +97,8 @@ impl Default for Engine {
             open_calls: 0,
             max_hops_kept: DEFAULT_MAX_HOPS_KEPT,
             last_seen: HashMap::new(),
+            idle_order: BTreeSet::new(),
+            ended_order: BTreeSet::new(),
         }
     }
 }
@@ -104,10 +114,28 @@ impl Engine {
         self
     }
 
-    /// Notes that `call_id` had an event at `at`.
+    /// Notes that `call_id` had an event at `at`, and moves an open call to its new
+    /// place in the idle order.
     fn seen(&mut self, call_id: &CallId, at: Timestamp) {
-        let last = self.last_seen.entry(call_id.clone()).or_insert(at);
-        *last = (*last).max(at);
+        let previous = self.last_seen.get(call_id).copied();
+        let last = previous.map_or(at, |previous| previous.max(at));
+        if previous == Some(last) {
+            return;
+        }
+        self.last_seen.insert(call_id.clone(), last);
+        let open = match previous {
+            // Only open calls are in the idle order.
+            Some(previous) => self.idle_order.remove(&(previous, call_id.clone())),
+            // A replayed transfer is seen before its call exists; `insert_hop` places
+            // the new call then.
+            None => self
+                .calls
+                .get(call_id)
+                .is_some_and(|record| record.ended.is_none()),
+        };
+        if open {
+            self.idle_order.insert((last, call_id.clone()));
+        }
     }
 
     /// Whether `event_id` may be an event of `call_id` whose hop (and stored answer)
@@ -215,6 +243,9 @@ impl Engine {
     ) -> (usize, Option<EventId>) {
         if !self.calls.contains_key(&request.call_id) {
             self.open_calls += 1;
+            if let Some(&seen) = self.last_seen.get(&request.call_id) {
+                self.idle_order.insert((seen, request.call_id.clone()));
+            }
         }
         let record = self
             .calls
@@ -355,8 +386,17 @@ impl Engine {
         let Some(record) = self.calls.get_mut(&request.call_id) else {
             return;
         };
-        if record.ended.is_none() {
-            self.open_calls -= 1;
+        match &record.ended {
+            None => {
+                self.open_calls -= 1;
+                if let Some(&seen) = self.last_seen.get(&request.call_id) {
+                    self.idle_order.remove(&(seen, request.call_id.clone()));
+                }
+            }
+            Some(previous) => {
+                self.ended_order
+                    .remove(&(previous.occurred_at, request.call_id.clone()));
+            }
         }
         // A second, different end event replaces the first: the newest word wins.
         record.ended = Some(CallEnd {
@@ -364,6 +404,8 @@ impl Engine {
             outcome: request.outcome,
             occurred_at: answer.occurred_at,
         });
+        self.ended_order
+            .insert((answer.occurred_at, request.call_id.clone()));
     }
 
     /// Marks a callback as done or failed; the answer is the call record after the mark.
@@ -469,35 +511,23 @@ impl Engine {
     /// Forgets calls that ended before `cutoff` (and their events); returns their ids.
     pub fn evict_ended_before(&mut self, cutoff: Timestamp) -> Vec<CallId> {
         let evicted: Vec<CallId> = self
-            .calls
-            .values()
-            .filter(|record| {
-                record
-                    .ended
-                    .as_ref()
-                    .is_some_and(|end| end.occurred_at < cutoff)
-            })
-            .map(|record| record.call_id.clone())
+            .ended_order
+            .iter()
+            .take_while(|(ended_at, _)| *ended_at < cutoff)
+            .map(|(_, call_id)| call_id.clone())
             .collect();
         self.forget_calls(&evicted);
         evicted
     }
 
-    /// Open calls with no event since `cutoff` (at most `limit` of them): calls
-    /// whose end never came. Live events count by time of receipt, replayed ones by
-    /// event time.
+    /// Open calls with no event since `cutoff` (at most `limit` of them, the longest
+    /// idle first): calls whose end never came. Live events count by time of receipt,
+    /// replayed ones by event time.
     pub fn idle_open_calls(&self, cutoff: Timestamp, limit: usize) -> Vec<CallId> {
-        self.calls
-            .values()
-            .filter(|record| record.ended.is_none())
-            .filter(|record| {
-                self.last_seen
-                    .get(&record.call_id)
-                    .copied()
-                    .or_else(|| record.last_activity())
-                    .is_none_or(|last| last < cutoff)
-            })
-            .map(|record| record.call_id.clone())
+        self.idle_order
+            .iter()
+            .take_while(|(last_seen, _)| *last_seen < cutoff)
+            .map(|(_, call_id)| call_id.clone())
             .take(limit)
             .collect()
     }
@@ -508,7 +538,9 @@ impl Engine {
             return;
         }
         for call_id in call_ids {
-            self.last_seen.remove(call_id);
+            if let Some(seen) = self.last_seen.remove(call_id) {
+                self.idle_order.remove(&(seen, call_id.clone()));
+            }
             if let Some(record) = self.calls.remove(call_id) {
                 if record.ended.is_none() {
                     self.open_calls -= 1;
@@ -521,6 +553,7 @@ impl Engine {
                 }
                 if let Some(end) = &record.ended {
                     self.answers.remove(&end.event_id);
+                    self.ended_order.remove(&(end.occurred_at, call_id.clone()));
                 }
                 if let Some(mark) = &record.callback {
                     self.answers.remove(&mark.event_id);
