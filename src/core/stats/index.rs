@@ -267,7 +267,9 @@ pub struct StatsIndex {
     flagged: BTreeMap<FlaggedKey, u32>,
     owed: BTreeMap<OwedKey, OwedEntry>,
     owed_by_department: HashMap<NameId, i64>,
-    calls: HashMap<CallId, Contribution>,
+    /// A B-tree, like the engine's maps: a hash map's growth would stall the webhook
+    /// (this index is updated under the store's lock).
+    calls: BTreeMap<CallId, Contribution>,
     version: u64,
 }
 
@@ -290,7 +292,7 @@ impl StatsIndex {
             flagged: BTreeMap::new(),
             owed: BTreeMap::new(),
             owed_by_department: HashMap::new(),
-            calls: HashMap::new(),
+            calls: BTreeMap::new(),
             version: 0,
         }
     }
