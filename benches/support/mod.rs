@@ -2,4 +2,8 @@
 //! generator.
 
 pub mod baseline;
+#[allow(
+    dead_code,
+    reason = "shared with dashboard_load, which serves its router in-process (`RunningServer`)"
+)]
 pub mod loadgen;

@@ -94,10 +94,10 @@ impl Engine {
         self.seen(&request.call_id, received_at);
         self.answers.insert(
             request.event_id.clone(),
-            RecordedEvent::Promise {
+            Box::new(RecordedEvent::Promise {
                 request,
                 answer: promise.clone(),
-            },
+            }),
         );
         Ok(Outcome {
             answer: promise,
@@ -151,10 +151,10 @@ impl Engine {
         self.seen(&request.call_id, received_at);
         self.answers.insert(
             request.event_id.clone(),
-            RecordedEvent::PromiseClosed {
+            Box::new(RecordedEvent::PromiseClosed {
                 request,
                 answer: answer.clone(),
-            },
+            }),
         );
         Ok(Outcome {
             answer,
