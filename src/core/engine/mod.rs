@@ -115,9 +115,11 @@ pub struct Engine {
     idle_order: BTreeSet<(Timestamp, CallId)>,
     /// (end time, call) for every ended call, oldest first, for the same reason.
     ended_order: BTreeSet<(Timestamp, CallId)>,
-    /// Stored ends, callback marks and promise closes that a newer one replaced: still
-    /// answered on redelivery, but no longer reachable from their call.
-    superseded: usize,
+    /// Per call, the stored ends, callback marks and promise closes that a newer one
+    /// replaced: still answered on redelivery, but no longer reachable from their
+    /// call's record, so forgetting the call finds them here (not by a pass over
+    /// every stored event under the store's lock).
+    superseded: BTreeMap<CallId, Vec<EventId>>,
 }
 
 impl Default for Engine {
@@ -131,7 +133,7 @@ impl Default for Engine {
             last_seen: BTreeMap::new(),
             idle_order: BTreeSet::new(),
             ended_order: BTreeSet::new(),
-            superseded: 0,
+            superseded: BTreeMap::new(),
         }
     }
 }
@@ -455,7 +457,10 @@ impl Engine {
             }
             Some(previous) => {
                 if previous.event_id != request.event_id {
-                    self.superseded += 1;
+                    self.superseded
+                        .entry(request.call_id.clone())
+                        .or_default()
+                        .push(previous.event_id.clone());
                 }
                 self.ended_order
                     .remove(&(previous.occurred_at, request.call_id.clone()));
@@ -491,8 +496,11 @@ impl Engine {
                 call_id: request.call_id,
             });
         };
-        if record.callback.is_some() {
-            self.superseded += 1;
+        if let Some(previous) = &record.callback {
+            self.superseded
+                .entry(request.call_id.clone())
+                .or_default()
+                .push(previous.event_id.clone());
         }
         record.callback = Some(CallbackMark {
             event_id: request.event_id.clone(),
@@ -575,7 +583,15 @@ impl Engine {
             RecordedEvent::End { request, answer } => self.apply_end(request, answer),
             RecordedEvent::Callback { request, answer } => {
                 if let Some(record) = self.calls.get_mut(&request.call_id) {
-                    record.callback = answer.callback.clone();
+                    let replaced = std::mem::replace(&mut record.callback, answer.callback.clone());
+                    if let Some(previous) = replaced
+                        && previous.event_id != request.event_id
+                    {
+                        self.superseded
+                            .entry(request.call_id.clone())
+                            .or_default()
+                            .push(previous.event_id);
+                    }
                 }
             }
             RecordedEvent::Promise { answer, .. } | RecordedEvent::PromiseClosed { answer, .. } => {
@@ -649,16 +665,11 @@ impl Engine {
                     self.answers.remove(&closed.event_id);
                 }
             }
+            // Ends, callback marks and promise closes newer ones replaced.
+            for event_id in self.superseded.remove(call_id).unwrap_or_default() {
+                self.answers.remove(&event_id);
+            }
             taken.push(record);
-        }
-        // Ends, callback marks and promise closes replaced by newer ones are still in
-        // `answers`;
-        // finding them takes a pass over every stored answer, so only when some exist.
-        if self.superseded > 0 && !taken.is_empty() {
-            let before = self.answers.len();
-            self.answers
-                .retain(|_, event| self.calls.contains_key(event.call_id()));
-            self.superseded = self.superseded.saturating_sub(before - self.answers.len());
         }
         taken
     }
@@ -900,6 +911,76 @@ mod history_tests {
                 engine.recorded(&EventId::parse(id).unwrap()).is_none(),
                 "{id}"
             );
+        }
+    }
+
+    #[test]
+    fn taking_a_call_forgets_replaced_marks_and_closes_also_after_a_replay() {
+        let rules = Rules::default();
+        let mut engine = Engine::new();
+        let call = |id: &str| CallId::parse(id).unwrap();
+        let event = |id: &str| EventId::parse(id).unwrap();
+        for (id, call_id) in [("1", "call"), ("other-1", "other")] {
+            let mut request = hop(id, "a", "b", 0);
+            request.call_id = call(call_id);
+            engine.record_history(&rules, request, at(0)).unwrap();
+        }
+        for (id, status, second) in [
+            ("mark-1", CallbackStatus::Failed, 10),
+            ("mark-2", CallbackStatus::Done, 20),
+        ] {
+            let mark = CallbackRequest {
+                event_id: event(id),
+                call_id: call("call"),
+                status,
+                note: None,
+                occurred_at: Some(at(second)),
+            };
+            engine.mark_callback(mark, at(second)).unwrap();
+        }
+        let make = PromiseRequest {
+            event_id: event("promise"),
+            call_id: call("call"),
+            promise_id: PromiseId::parse("p").unwrap(),
+            text: "call back".to_owned(),
+            due_at: at(3600),
+            department: None,
+            occurred_at: Some(at(30)),
+        };
+        engine
+            .promise(&rules, PromiseEvent::Make(make), at(30))
+            .unwrap();
+        for (id, status, second) in [
+            ("close-1", PromiseOutcome::Broken, 40),
+            ("close-2", PromiseOutcome::Kept, 50),
+        ] {
+            let close = PromiseCloseRequest {
+                event_id: event(id),
+                call_id: call("call"),
+                promise_id: PromiseId::parse("p").unwrap(),
+                status,
+                note: None,
+                occurred_at: Some(at(second)),
+            };
+            engine
+                .promise(&rules, PromiseEvent::Close(close), at(second))
+                .unwrap();
+        }
+        let ids = ["1", "mark-1", "mark-2", "promise", "close-1", "close-2"];
+        let mut rebuilt = Engine::new();
+        for id in ["1", "other-1"].iter().chain(&ids[1..]) {
+            rebuilt.replay(engine.recorded(&event(id)).unwrap().clone());
+        }
+        for engine in [&mut engine, &mut rebuilt] {
+            // Replaced ones are still answered on redelivery until the call goes.
+            assert!(engine.recorded(&event("mark-1")).is_some());
+            assert!(engine.recorded(&event("close-1")).is_some());
+            engine.take_calls(&[call("call")]);
+            for id in ids {
+                assert!(engine.recorded(&event(id)).is_none(), "{id}");
+            }
+            assert!(engine.recorded(&event("other-1")).is_some());
+            assert!(engine.superseded.is_empty());
         }
     }
 }
