@@ -11,6 +11,26 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+/// Serves the baseline as `loopguard serve` serves loopguard: a default multi-thread tokio
+/// runtime (as many workers as CPUs the process may use), 127.0.0.1 on a free port, announced
+/// as `listening on http://ADDRESS` on stdout, until the process is killed. Returns only if
+/// it cannot serve.
+pub fn serve_until_killed() -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("listening on http://{}", listener.local_addr()?);
+        // Small answers must not wait for Nagle's algorithm (loopguard sets it too).
+        let listener = listener.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
+        axum::serve(listener, app()).await
+    })
+}
+
 /// Builds the baseline router with fresh, empty per-call state.
 pub fn app() -> Router {
     Router::new()

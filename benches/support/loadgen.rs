@@ -2,12 +2,15 @@
 //! router, the transfer-event request factory, the open-loop latency run and the closed-loop
 //! throughput run.
 //!
-//! This module owns threads, sockets and the clock. It knows nothing about loopguard's rules: a
-//! target is any `axum::Router` that answers `POST /v1/transfers`.
+//! This module owns threads, processes, sockets and the clock. It knows nothing about
+//! loopguard's rules: a target is any server that answers `POST /v1/transfers`, served
+//! in-process from an `axum::Router` ([`RunningServer`]) or as its own process
+//! ([`ServerProcess`], pinned to one CPU, its CPU time read from `/proc`).
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle as ThreadJoinHandle;
@@ -114,11 +117,7 @@ impl DedicatedRuntime {
     /// here shares that CPU with nothing else the bench starts. Threads started from this
     /// runtime later (tokio's blocking pool) inherit the pin. Returns whether it worked.
     pub fn pin_to_cpu(&self, cpu: usize) -> bool {
-        self.run(async move {
-            core_affinity::get_core_ids()
-                .and_then(|cores| cores.into_iter().find(|core| core.id == cpu))
-                .is_some_and(core_affinity::set_for_current)
-        })
+        self.run(async move { pin_current_thread(cpu) })
     }
 
     /// CPU time consumed so far by this runtime's thread, read on that thread. `None` where the
@@ -207,6 +206,138 @@ impl RunningServer {
     }
 }
 
+/// A target served by a process of its own (the real `loopguard serve`, or the baseline),
+/// started with its CPU affinity set to one CPU, so that every thread it starts (tokio's
+/// workers, which size themselves to the CPUs allowed, the store's writer, the blocking
+/// pool) shares that CPU. The process prints `listening on http://ADDRESS` on stdout once
+/// it serves. It is killed when dropped.
+pub struct ServerProcess {
+    pub name: String,
+    pub address: SocketAddr,
+    child: std::process::Child,
+    // Kept open: a process writing to a closed stdout would fail.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl ServerProcess {
+    /// Starts `command` with its stdout piped, on `cpu` only (when the machine has it), and
+    /// waits for its `listening on` line. Returns the process and whether it was pinned.
+    pub fn spawn(name: &str, mut command: Command, cpu: usize) -> std::io::Result<(Self, bool)> {
+        use std::io::BufRead as _;
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped());
+        // A child inherits the affinity of the thread that starts it: start it from a
+        // short-lived thread pinned to `cpu`, so this thread keeps its own affinity.
+        let (pinned, spawned) = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let pinned = pin_current_thread(cpu);
+                    (pinned, command.spawn())
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        let mut child = spawned?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("the child's stdout was not piped"))?;
+        let mut stdout = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        let address = loop {
+            line.clear();
+            if stdout.read_line(&mut line)? == 0 {
+                let _ = child.kill();
+                let status = child.wait()?;
+                return Err(std::io::Error::other(format!(
+                    "{name} exited ({status}) before it listened"
+                )));
+            }
+            if let Some(address) = line.trim().strip_prefix("listening on http://") {
+                break address.parse::<SocketAddr>().map_err(|error| {
+                    std::io::Error::other(format!("{name} listens on `{address}`: {error}"))
+                })?;
+            }
+        };
+        Ok((
+            Self {
+                name: name.to_owned(),
+                address,
+                child,
+                _stdout: stdout,
+            },
+            pinned,
+        ))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU time of the whole process so far: the sum over its threads of
+    /// `/proc/PID/task/TID/schedstat` (nanoseconds on CPU). `None` off Linux.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).ok()?;
+        let mut total = Duration::ZERO;
+        for task in tasks.flatten() {
+            // A thread may end between listing and reading; its time is then lost, which
+            // only happens to idle blocking-pool threads.
+            if let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat"))
+                && let Some(nanos) = schedstat
+                    .split_whitespace()
+                    .next()
+                    .and_then(|field| field.parse().ok())
+            {
+                total += Duration::from_nanos(nanos);
+            }
+        }
+        Some(total)
+    }
+}
+
+impl Drop for ServerProcess {
+    /// Asks the server to stop with SIGTERM (so a profiler wrapped around it writes its
+    /// output), and kills it if it is still running 10 s later.
+    fn drop(&mut self) {
+        let asked = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        if asked {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Pins the calling thread to `cpu`; whether it worked.
+pub fn pin_current_thread(cpu: usize) -> bool {
+    core_affinity::get_core_ids()
+        .and_then(|cores| cores.into_iter().find(|core| core.id == cpu))
+        .is_some_and(core_affinity::set_for_current)
+}
+
+/// The machine's load averages (1, 5 and 15 minutes) as `/proc/loadavg` says them.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// Builds the transfer events. Every body gets a unique `event_id`; `call_id`s cycle through a
 /// pool of concurrent calls, and each call takes at most `HOPS_PER_CALL` hops along a realistic
 /// bouncing route before its slot is reused by a new call, so per-call state grows a little but
@@ -214,10 +345,15 @@ impl RunningServer {
 ///
 /// With several servers (instances behind a load balancer) the open loop sends each hop of a call
 /// to the next server in turn, so every call's chain spans the instances.
+///
+/// With [`TransferEvents::signed`] every request carries Standard Webhooks headers
+/// (`webhook-id`, `webhook-timestamp`, `webhook-signature`), as a platform sends them to a
+/// server that has a secret.
 #[derive(Clone)]
 pub struct TransferEvents {
     uris: Arc<Vec<Uri>>,
     sequence: Arc<AtomicU64>,
+    signer: Option<Arc<standardwebhooks::Webhook>>,
 }
 
 const CONCURRENT_CALLS: u64 = 1000;
@@ -246,11 +382,26 @@ impl TransferEvents {
         Self {
             uris: Arc::new(uris),
             sequence: Arc::new(AtomicU64::new(0)),
+            signer: None,
         }
     }
 
-    /// The next event's body and the server it goes to.
-    fn next(&self) -> (&Uri, String) {
+    /// Events signed with `secret` (`whsec_<base64>`).
+    pub fn signed(servers: &[SocketAddr], secret: &str) -> Self {
+        let signer =
+            standardwebhooks::Webhook::new(secret).expect("the benchmark's secret is valid base64");
+        Self {
+            signer: Some(Arc::new(signer)),
+            ..Self::new(servers)
+        }
+    }
+
+    pub fn next_body(&self) -> String {
+        self.next_event().2
+    }
+
+    /// The next event's sequence number, the server it goes to and its body.
+    fn next_event(&self) -> (u64, &Uri, String) {
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
         let slot = sequence % CONCURRENT_CALLS;
         let visit = sequence / CONCURRENT_CALLS;
@@ -264,15 +415,28 @@ impl TransferEvents {
         let body = format!(
             r#"{{"event_id":"evt-{sequence:010}","call_id":"call-{call_generation}-{slot:04}","from":"{from}","to":"{to}","mode":"{mode}","intent":"{intent}","callback_number":"+14155550123"}}"#
         );
-        (uri, body)
+        (sequence, uri, body)
     }
 
     pub fn next_request(&self) -> Request<Full<Bytes>> {
-        let (uri, body) = self.next();
-        Request::post(uri.clone())
-            .header(CONTENT_TYPE, "application/json")
+        let (sequence, uri, body) = self.next_event();
+        let mut request = Request::post(uri.clone()).header(CONTENT_TYPE, "application/json");
+        if let Some(signer) = &self.signer {
+            let id = format!("msg-{sequence:010}");
+            let timestamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_secs() as i64);
+            let signature = signer
+                .sign(&id, timestamp, body.as_bytes())
+                .expect("the body is UTF-8");
+            request = request
+                .header(standardwebhooks::HEADER_WEBHOOK_ID, id)
+                .header(standardwebhooks::HEADER_WEBHOOK_TIMESTAMP, timestamp)
+                .header(standardwebhooks::HEADER_WEBHOOK_SIGNATURE, signature);
+        }
+        request
             .body(Full::new(Bytes::from(body)))
-            .expect("method, URI and a static header always form a valid request")
+            .expect("method, URI and ASCII headers always form a valid request")
     }
 }
 
@@ -295,6 +459,8 @@ pub struct OpenLoopReport {
     pub non_2xx: u64,
     pub transport_errors: u64,
     pub dropped: u64,
+    /// What the first failed request got, to tell a server's refusal from a transport error.
+    pub first_error: Option<String>,
 }
 
 impl OpenLoopReport {
@@ -309,6 +475,7 @@ struct OpenLoopOutcomes {
     send_lag_us: Option<Histogram<u64>>,
     non_2xx: u64,
     transport_errors: u64,
+    first_error: Option<String>,
 }
 
 /// Runs an open-loop load: request `i` is intended to start at `t0 + i / rate`, whatever happened
@@ -380,8 +547,25 @@ pub fn run_open_loop(
                             latency_us.saturating_record(micros(latency));
                         }
                     }
-                    Ok(Ok(_status)) => outcomes.non_2xx += 1,
-                    Ok(Err(_)) | Err(_) => outcomes.transport_errors += 1,
+                    Ok(Ok(status)) => {
+                        outcomes.non_2xx += 1;
+                        if outcomes.first_error.is_none() {
+                            outcomes.first_error = Some(format!("status {status}"));
+                        }
+                    }
+                    Ok(Err(error)) => {
+                        outcomes.transport_errors += 1;
+                        if outcomes.first_error.is_none() {
+                            outcomes.first_error = Some(error.to_string());
+                        }
+                    }
+                    Err(_elapsed) => {
+                        outcomes.transport_errors += 1;
+                        if outcomes.first_error.is_none() {
+                            outcomes.first_error =
+                                Some("no answer within the request timeout".to_owned());
+                        }
+                    }
                 }
             });
         }
@@ -404,6 +588,7 @@ pub fn run_open_loop(
             sent,
             non_2xx: outcomes.non_2xx,
             transport_errors: outcomes.transport_errors,
+            first_error: outcomes.first_error.take(),
             dropped,
         }
     })

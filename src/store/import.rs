@@ -8,7 +8,7 @@ use std::fs::File;
 use std::path::Path;
 
 use super::sqlite::{
-    DATABASE_FILE, Duplicates, OpenError, StoreConfig, insert_events, open_connection,
+    DATABASE_FILE, Duplicates, EventRow, OpenError, StoreConfig, insert_events, open_connection,
     prepare_directory, take_lock,
 };
 use crate::core::engine::RecordedEvent;
@@ -44,8 +44,9 @@ impl HistoryImport {
                 self.path
             )
         };
+        let rows: Vec<EventRow> = events.iter().map(EventRow::new).collect();
         let transaction = self.connection.transaction().map_err(failed)?;
-        let inserted = insert_events(&transaction, events, Duplicates::Ignore).map_err(failed)?;
+        let inserted = insert_events(&transaction, &rows, Duplicates::Ignore).map_err(failed)?;
         transaction.commit().map_err(failed)?;
         Ok(inserted)
     }

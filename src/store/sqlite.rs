@@ -12,6 +12,12 @@
 //! connection is reopened and the engine is rebuilt from what is on disk. If that
 //! fails too, the process exits: we never answer for data that may not be on disk.
 //!
+//! Checkpoints (copying the WAL's pages into the database file, and syncing it) run
+//! on a thread of their own with its own connection, nudged by the writer every
+//! [`CHECKPOINT_EVERY_EVENTS`] events, so no request waits for one; SQLite's automatic
+//! checkpoint stays on the writer only as a backstop (or at a tenth of
+//! `--max-database-bytes`, which bounds the WAL).
+//!
 //! Memory and disk hold the same calls: at start every call not yet pruned is loaded
 //! (open calls, and ended calls younger than the retention age), and the pruner
 //! removes ended calls from both, in small batches between write batches.
@@ -33,8 +39,8 @@ use super::{
 };
 use crate::clock::Clock;
 use crate::core::engine::{
-    CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, Outcome, Promise,
-    PromiseEvent, RecordedEvent, TransferAnswer, TransferRequest,
+    CallId, CallRecord, CallbackRequest, EndAnswer, EndRequest, Engine, EngineError, EventId,
+    Outcome, Promise, PromiseEvent, RecordedEvent, TransferAnswer, TransferRequest,
 };
 use crate::core::rules::Rules;
 use crate::core::stats::StatsIndex;
@@ -68,6 +74,13 @@ const LOCK_FILE: &str = "loopguard.lock";
 const MAX_BATCH: usize = 512;
 /// Ended calls removed per pruning transaction.
 const PRUNE_BATCH: usize = 500;
+/// Events committed between two nudges to the checkpointer: at light load an event
+/// writes 4–5 pages to the WAL, so this is about SQLite's own default of a checkpoint
+/// per 1,000 pages.
+const CHECKPOINT_EVERY_EVENTS: usize = 250;
+/// WAL pages past which the writer checkpoints itself (SQLite's automatic
+/// checkpoint), in case the checkpointer falls that far behind: about 40 MB.
+const BACKSTOP_WAL_PAGES: i64 = 10_000;
 
 /// How the store is set up.
 #[derive(Debug, Clone)]
@@ -219,6 +232,16 @@ impl SqliteStore {
         };
         let stats = Arc::new(StatsKeeper::new(&engine));
         let engine = Arc::new(Mutex::new(engine));
+        let checkpointer = open_checkpointer(&database_path)?;
+        let (nudge, nudged) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("loopguard-store-checkpointer".to_owned())
+            .spawn(move || run_checkpointer(checkpointer, nudged))
+            .map_err(|source| OpenError::Io {
+                path: shown.clone(),
+                source,
+                hint: "",
+            })?;
         let (sender, receiver) = std::sync::mpsc::sync_channel(config.queue_capacity);
         let queued = Arc::new(AtomicUsize::new(0));
         let write_problem = Arc::new(Mutex::new(None));
@@ -235,6 +258,8 @@ impl SqliteStore {
             last_prune: Instant::now(),
             prune_pending: false,
             refuse_until: None,
+            checkpoints: nudge,
+            events_since_checkpoint: 0,
         };
         std::thread::Builder::new()
             .name("loopguard-store-writer".to_owned())
@@ -482,6 +507,11 @@ pub(super) fn open_connection(path: &Path, config: &StoreConfig) -> Result<Conne
     connection
         .pragma_update(None, "synchronous", "FULL")
         .map_err(database_error)?;
+    // Checkpoints are the checkpointer thread's job; the writer's automatic checkpoint
+    // is only a backstop (or, under a size cap, the bound below).
+    connection
+        .pragma_update(None, "wal_autocheckpoint", BACKSTOP_WAL_PAGES)
+        .map_err(database_error)?;
     if let Some(bytes) = config.max_database_bytes {
         let page_size: i64 = connection
             .pragma_query_value(None, "page_size", |row| row.get(0))
@@ -566,6 +596,35 @@ fn load(
     Ok((events, engine.calls().count()))
 }
 
+/// The checkpointer's own connection to the database the writer opened (and migrated).
+fn open_checkpointer(path: &Path) -> Result<Connection, OpenError> {
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| OpenError::Database {
+        hint: database_hint(&source),
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Checkpoints the WAL whenever the writer nudges, until the writer is gone. A
+/// passive checkpoint never waits for the writer and the writer never waits for it:
+/// it copies the pages committed so far while new commits go on appending.
+fn run_checkpointer(connection: Connection, nudges: Receiver<()>) {
+    while nudges.recv().is_ok() {
+        let checkpointed =
+            connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_row| Ok(()));
+        if let Err(error) = checkpointed {
+            tracing::warn!(
+                %error,
+                "checkpointing the write-ahead log failed; the writer checkpoints it itself if it keeps growing"
+            );
+        }
+    }
+}
+
 /// Owns the connection; the only thread that writes.
 struct Writer {
     write_problem: Arc<Mutex<Option<String>>>,
@@ -584,6 +643,9 @@ struct Writer {
     prune_pending: bool,
     /// After a failed commit, refuse work for a moment instead of failing again at once.
     refuse_until: Option<Instant>,
+    /// Nudges the checkpointer thread; it ends when this is dropped with the writer.
+    checkpoints: SyncSender<()>,
+    events_since_checkpoint: usize,
 }
 
 /// A job's result, held until its batch has committed.
@@ -723,7 +785,7 @@ impl Writer {
         let started = Instant::now();
         let size = batch.len();
         let mut pending = Vec::with_capacity(size);
-        let mut to_write: Vec<RecordedEvent> = Vec::with_capacity(size);
+        let mut to_write: Vec<EventRow> = Vec::with_capacity(size);
         {
             let mut engine = lock_engine(&self.engine);
             for job in batch {
@@ -790,8 +852,10 @@ impl Writer {
                         (Pending::Promise(reply, result), fresh.then_some(event_id))
                     }
                 };
-                if let Some(event) = event_id.and_then(|id| engine.recorded(&id).cloned()) {
-                    to_write.push(event);
+                // Serialized here, from the engine's copy, rather than copied out and
+                // serialized after the lock: a copy of the event would cost about as much.
+                if let Some(event) = event_id.and_then(|id| engine.recorded(&id)) {
+                    to_write.push(EventRow::new(event));
                 }
                 pending.push(result);
             }
@@ -805,10 +869,16 @@ impl Writer {
             Ok(()) => {
                 if !to_write.is_empty() {
                     self.set_write_problem(None);
+                    self.events_since_checkpoint += to_write.len();
+                    if self.events_since_checkpoint >= CHECKPOINT_EVERY_EVENTS {
+                        self.events_since_checkpoint = 0;
+                        // Full means a nudge is already waiting: one is enough.
+                        let _ = self.checkpoints.try_send(());
+                    }
                 }
                 self.stats.calls_changed(
                     &lock_engine(&self.engine),
-                    to_write.iter().map(RecordedEvent::call_id),
+                    to_write.iter().map(|row| &row.call_id),
                 );
                 self.metrics
                     .store_commit_duration
@@ -868,10 +938,21 @@ impl Writer {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = problem;
     }
 
-    fn commit(&mut self, events: &[RecordedEvent]) -> Result<(), rusqlite::Error> {
-        let transaction = self.connection.transaction()?;
-        insert_events(&transaction, events, Duplicates::Refuse)?;
-        transaction.commit()
+    /// Writes `rows` in one transaction. `BEGIN` and `COMMIT` are cached statements
+    /// like the inserts: `Connection::transaction` would prepare both anew for every
+    /// batch.
+    fn commit(&mut self, rows: &[EventRow]) -> Result<(), rusqlite::Error> {
+        self.connection.prepare_cached("BEGIN")?.execute([])?;
+        let written = insert_events(&self.connection, rows, Duplicates::Refuse).and_then(|_| {
+            self.connection.prepare_cached("COMMIT")?.execute([])?;
+            Ok(())
+        });
+        if written.is_err() && !self.connection.is_autocommit() {
+            // The caller reopens the database after a failed commit; rolling back
+            // first only leaves the file as it was.
+            let _ = self.connection.execute_batch("ROLLBACK");
+        }
+        written
     }
 
     /// After a failed commit the engine holds events that are not on disk: reopen
@@ -990,6 +1071,35 @@ impl Writer {
     }
 }
 
+/// One event as it is written: its columns, and the whole event as JSON (the record
+/// replayed at start and read back for redeliveries).
+pub(super) struct EventRow {
+    event_id: EventId,
+    call_id: CallId,
+    kind: &'static str,
+    occurred_at: Timestamp,
+    record: String,
+}
+
+/// Bytes reserved for an event's JSON: a transfer with its answer is 1–2 KB.
+const RECORD_CAPACITY: usize = 4096;
+
+impl EventRow {
+    pub(super) fn new(event: &RecordedEvent) -> Self {
+        let (kind, occurred_at) = (event.kind(), event.occurred_at());
+        let mut record = Vec::with_capacity(RECORD_CAPACITY);
+        // Serializing our own types to JSON cannot fail, and serde_json writes UTF-8.
+        let _ = serde_json::to_writer(&mut record, event);
+        Self {
+            event_id: event.event_id().clone(),
+            call_id: event.call_id().clone(),
+            kind,
+            occurred_at,
+            record: String::from_utf8(record).unwrap_or_default(),
+        }
+    }
+}
+
 /// Deletes calls and their events inside `transaction`.
 fn delete_calls(
     transaction: &rusqlite::Transaction<'_>,
@@ -1013,13 +1123,14 @@ pub(super) enum Duplicates {
     Ignore,
 }
 
-/// Inserts events (and their calls) inside `transaction`; returns how many were new.
+/// Inserts events (and their calls) inside the transaction the caller began;
+/// returns how many were new.
 pub(super) fn insert_events(
-    transaction: &rusqlite::Transaction<'_>,
-    events: &[RecordedEvent],
+    connection: &Connection,
+    rows: &[EventRow],
     duplicates: Duplicates,
 ) -> Result<usize, rusqlite::Error> {
-    let mut insert = transaction.prepare_cached(match duplicates {
+    let mut insert = connection.prepare_cached(match duplicates {
         Duplicates::Refuse => {
             "INSERT INTO events (event_id, call_id, kind, occurred_at_ms, record) VALUES (?1, ?2, ?3, ?4, ?5)"
         }
@@ -1027,31 +1138,28 @@ pub(super) fn insert_events(
             "INSERT OR IGNORE INTO events (event_id, call_id, kind, occurred_at_ms, record) VALUES (?1, ?2, ?3, ?4, ?5)"
         }
     })?;
-    let mut open_call = transaction
+    let mut open_call = connection
         .prepare_cached("INSERT OR IGNORE INTO calls (call_id, ended_at_ms) VALUES (?1, NULL)")?;
     let mut end_call =
-        transaction.prepare_cached("UPDATE calls SET ended_at_ms = ?2 WHERE call_id = ?1")?;
+        connection.prepare_cached("UPDATE calls SET ended_at_ms = ?2 WHERE call_id = ?1")?;
     let mut inserted = 0;
-    for event in events {
-        let (kind, occurred_at) = (event.kind(), event.occurred_at());
-        // Serializing our own types to JSON cannot fail.
-        let record = serde_json::to_string(event).unwrap_or_default();
-        let rows = insert.execute(params![
-            event.event_id().as_str(),
-            event.call_id().as_str(),
-            kind,
-            occurred_at.as_millisecond(),
-            record
+    for row in rows {
+        let written = insert.execute(params![
+            row.event_id.as_str(),
+            row.call_id.as_str(),
+            row.kind,
+            row.occurred_at.as_millisecond(),
+            row.record
         ])?;
-        if rows == 0 {
+        if written == 0 {
             continue;
         }
         inserted += 1;
-        open_call.execute(params![event.call_id().as_str()])?;
-        if kind == "end" {
+        open_call.execute(params![row.call_id.as_str()])?;
+        if row.kind == "end" {
             end_call.execute(params![
-                event.call_id().as_str(),
-                occurred_at.as_millisecond()
+                row.call_id.as_str(),
+                row.occurred_at.as_millisecond()
             ])?;
         }
     }

@@ -52,19 +52,38 @@ impl StatsKeeper {
     }
 
     /// Tells the index about calls whose records changed (after a commit).
+    ///
+    /// When no reader holds the index (the usual case) the records are applied in
+    /// place, straight from the engine; only while a reader holds it are they copied
+    /// and queued, so the caller never waits.
     pub fn calls_changed<'a>(
         &self,
         engine: &Engine,
         call_ids: impl IntoIterator<Item = &'a CallId>,
     ) {
-        let mut changes: Vec<Change> = Vec::new();
+        let mut index = match self.index.try_lock() {
+            Ok(index) => index,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                let changes = call_ids
+                    .into_iter()
+                    .map(|call_id| match engine.call(call_id.as_str()) {
+                        Some(record) => Change::Call(Box::new(record.clone())),
+                        None => Change::Removed(call_id.clone()),
+                    })
+                    .collect();
+                self.queue_all(changes);
+                return;
+            }
+        };
+        // Changes queued earlier go first, so the index sees them in order.
+        self.apply_pending(&mut index);
         for call_id in call_ids {
             match engine.call(call_id.as_str()) {
-                Some(record) => changes.push(Change::Call(Box::new(record.clone()))),
-                None => changes.push(Change::Removed(call_id.clone())),
+                Some(record) => index.update(record),
+                None => index.remove(call_id),
             }
         }
-        self.queue_all(changes);
     }
 
     /// Tells the index about calls the engine forgot (pruned or expired).

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use serde::Deserialize;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::core::engine::{
@@ -68,13 +68,41 @@ pub async fn post_transfer(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<TransferAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
     let timer = state.metrics.webhook_duration.start_timer();
     let result = transfer(&state, &headers, body).await;
     timer.observe_duration();
     count(&state, &result);
-    result.map(|(answer, _)| Json(answer))
+    result.map(|(answer, _)| json_response(&answer))
 }
+
+/// A 200 answer with `value` as JSON, as `axum::Json` writes it, but serialized into
+/// a buffer sized for a transfer answer at once: `Json` starts from 128 bytes and
+/// grows a `BytesMut` several times for an answer with a chain.
+pub(crate) fn json_response<T: Serialize>(value: &T) -> Response {
+    let mut body = Vec::with_capacity(ANSWER_CAPACITY);
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        // Our answer types serialize to JSON without failing (string keys, no
+        // non-finite floats); `axum::Json` would answer 500 as well.
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the answer could not be written as JSON: {error}"),
+        )
+            .into_response(),
+    }
+}
+
+/// Bytes reserved for an answer's JSON: a transfer answer with a few chain steps,
+/// findings and a suggestion is about 1 KB.
+const ANSWER_CAPACITY: usize = 2048;
 
 /// Counts a transfer request's outcome, verdict and findings (a redelivery counts
 /// as replayed only).

@@ -10,6 +10,7 @@ mod crash;
 mod dashboard;
 mod dashboard_api;
 mod engine_properties;
+mod expiry_order;
 mod genesys;
 mod graph_drawing;
 mod graph_export;

@@ -94,10 +94,10 @@ impl Engine {
         self.seen(&request.call_id, received_at);
         self.answers.insert(
             request.event_id.clone(),
-            RecordedEvent::Promise {
+            Box::new(RecordedEvent::Promise {
                 request,
                 answer: promise.clone(),
-            },
+            }),
         );
         Ok(Outcome {
             answer: promise,
@@ -143,18 +143,21 @@ impl Engine {
             occurred_at: request.occurred_at.unwrap_or(received_at),
         });
         let answer = promise.clone();
-        if replaced.is_some() {
+        if let Some(previous) = replaced {
             // The earlier close is still answered on redelivery, but no longer
-            // reachable from the call: forgetting the call must look for it.
-            self.superseded += 1;
+            // reachable from the call: forgetting the call must find it.
+            self.superseded
+                .entry(request.call_id.clone())
+                .or_default()
+                .push(previous.event_id);
         }
         self.seen(&request.call_id, received_at);
         self.answers.insert(
             request.event_id.clone(),
-            RecordedEvent::PromiseClosed {
+            Box::new(RecordedEvent::PromiseClosed {
                 request,
                 answer: answer.clone(),
-            },
+            }),
         );
         Ok(Outcome {
             answer,
@@ -173,15 +176,19 @@ impl Engine {
             .find(|promise| promise.promise_id == answer.promise_id)
         {
             Some(promise) => {
-                let replaces_a_close = promise.closed.as_ref().is_some_and(|closed| {
+                let replaced_close = promise.closed.as_ref().and_then(|closed| {
                     answer
                         .closed
                         .as_ref()
                         .is_none_or(|new| new.event_id != closed.event_id)
+                        .then(|| closed.event_id.clone())
                 });
                 *promise = answer.clone();
-                if replaces_a_close {
-                    self.superseded += 1;
+                if let Some(event_id) = replaced_close {
+                    self.superseded
+                        .entry(answer.call_id.clone())
+                        .or_default()
+                        .push(event_id);
                 }
             }
             None => record.promises.push(answer.clone()),

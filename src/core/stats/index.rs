@@ -351,7 +351,9 @@ pub struct StatsIndex {
     flagged: BTreeMap<FlaggedKey, u32>,
     owed: BTreeMap<OwedKey, OwedEntry>,
     owed_by_department: HashMap<NameId, i64>,
-    calls: HashMap<CallId, Contribution>,
+    /// A B-tree, like the engine's maps: a hash map's growth would stall the webhook
+    /// (this index is updated under the store's lock).
+    calls: BTreeMap<CallId, Contribution>,
     version: u64,
     agents: Names,
     /// Hops with an agent, as (agent id → department the agent transferred from).
@@ -383,7 +385,7 @@ impl StatsIndex {
             flagged: BTreeMap::new(),
             owed: BTreeMap::new(),
             owed_by_department: HashMap::new(),
-            calls: HashMap::new(),
+            calls: BTreeMap::new(),
             version: 0,
             agents: Names::new(MAX_AGENTS_KEPT),
             agent_hops: Timeline::default(),
