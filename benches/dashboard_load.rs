@@ -5,7 +5,7 @@
 //! fills a fresh durable store (SQLite, WAL, `synchronous=FULL`) with the scripted call
 //! mix of `benches/support/calls.rs`, spread over the last 23 hours so the default
 //! one-day window holds them all, and serves the real router from one single-thread
-//! runtime pinned to CPU 0 (tokio's blocking pool, where the dashboard computes, is
+//! runtime pinned to CPU 0 (the dashboard's thread, where views are computed, is
 //! started from it and inherits the pin, and so does the store's writer thread: the
 //! dashboard competes with the webhook for that one core). The open-loop generator of `webhook_load` (pinned to CPU 1, latency
 //! from each request's intended send time, so stalls are charged) then sends transfer
