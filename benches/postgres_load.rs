@@ -61,6 +61,7 @@ use support::loadgen::{
     BuildRouter, ClosedLoopConfig, DedicatedRuntime, OpenLoopConfig, OpenLoopReport, RunningServer,
     Target, TransferEvents, pooled_client, run_closed_loop, run_open_loop,
 };
+use support::settings::{count, seconds};
 use support::throwaway::ThrowawayPostgres;
 
 // ---------------------------------------------------------------------------------------------
@@ -372,28 +373,6 @@ impl Settings {
             max_in_flight: count("LOAD_MAX_IN_FLIGHT")?.unwrap_or(2000),
             quick,
         })
-    }
-}
-
-fn seconds(variable: &str) -> Result<Option<Duration>, String> {
-    let Ok(value) = std::env::var(variable) else {
-        return Ok(None);
-    };
-    match value.trim().parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {
-            Ok(Some(Duration::from_secs_f64(seconds)))
-        }
-        _ => Err(format!("{variable}: `{value}` is not a number of seconds")),
-    }
-}
-
-fn count(variable: &str) -> Result<Option<usize>, String> {
-    let Ok(value) = std::env::var(variable) else {
-        return Ok(None);
-    };
-    match value.trim().parse::<usize>() {
-        Ok(count) if count > 0 => Ok(Some(count)),
-        _ => Err(format!("{variable}: `{value}` is not a positive integer")),
     }
 }
 

@@ -70,6 +70,7 @@ use support::loadgen::{
     ClosedLoopConfig, DedicatedRuntime, OpenLoopConfig, OpenLoopReport, ServerProcess,
     TransferEvents, load_average, pooled_client, run_closed_loop, run_open_loop,
 };
+use support::settings::{count, seconds};
 
 /// Set in the environment of this binary re-run as the baseline server.
 const SERVE_BASELINE: &str = "WEBHOOK_LOAD_SERVE_BASELINE";
@@ -613,28 +614,6 @@ impl Settings {
     /// Slices per target that make up `total` (at least one).
     fn slices(&self, total: Duration) -> u32 {
         ((total.as_secs_f64() / self.slice.as_secs_f64()).round() as u32).max(1)
-    }
-}
-
-fn seconds(variable: &str) -> Result<Option<Duration>, String> {
-    let Ok(value) = std::env::var(variable) else {
-        return Ok(None);
-    };
-    match value.trim().parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {
-            Ok(Some(Duration::from_secs_f64(seconds)))
-        }
-        _ => Err(format!("{variable}: `{value}` is not a number of seconds")),
-    }
-}
-
-fn count(variable: &str) -> Result<Option<usize>, String> {
-    let Ok(value) = std::env::var(variable) else {
-        return Ok(None);
-    };
-    match value.trim().parse::<usize>() {
-        Ok(count) if count > 0 => Ok(Some(count)),
-        _ => Err(format!("{variable}: `{value}` is not a positive integer")),
     }
 }
 

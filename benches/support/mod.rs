@@ -11,6 +11,7 @@ pub mod baseline;
     reason = "shared with dashboard_load, which serves its router in-process (`RunningServer`)"
 )]
 pub mod loadgen;
+pub mod settings;
 /// The tests' throw-away PostgreSQL server, for the `loopguard-postgres-*` targets.
 #[path = "../../tests/it/postgres/throwaway.rs"]
 #[allow(
