@@ -552,36 +552,52 @@ pub fn flagged_calls<'a>(calls: impl Calls<'a>, window: &Window, limit: usize) -
                 .iter()
                 .filter(|hop| window.contains(hop.occurred_at) && hop.verdict != Verdict::Allow)
                 .collect();
-            let newest = hops.iter().map(|hop| hop.occurred_at).max()?;
-            let mut codes: Vec<String> = hops
-                .iter()
-                .flat_map(|hop| hop.findings.iter().map(|finding| finding.code.as_str()))
-                .map(str::to_owned)
-                .collect();
-            codes.sort();
-            codes.dedup();
-            Some(FlaggedCall {
-                call_id: call.call_id.as_str().to_owned(),
-                flagged_at: newest,
-                verdict: hops
-                    .iter()
-                    .map(|hop| hop.verdict)
-                    .max()
-                    .unwrap_or(Verdict::Warn),
-                codes,
-                chain: chain_or_start(call),
-                transfers_taken: call.transfers_taken(),
-                ended: call.ended.as_ref().map(|end| end.outcome.as_str()),
-            })
+            flagged_call(call, &hops, Verdict::Warn)
         })
         .collect();
+    newest_first(&mut flagged, limit);
+    flagged
+}
+
+/// `call` flagged by `hops` (the transfers that flag it): dated by the newest, with
+/// their worst verdict (`no_verdict` if they had none) and their finding codes;
+/// `None` without any hop.
+pub(super) fn flagged_call(
+    call: &CallRecord,
+    hops: &[&Hop],
+    no_verdict: Verdict,
+) -> Option<FlaggedCall> {
+    let newest = hops.iter().map(|hop| hop.occurred_at).max()?;
+    let mut codes: Vec<String> = hops
+        .iter()
+        .flat_map(|hop| hop.findings.iter().map(|finding| finding.code.as_str()))
+        .map(str::to_owned)
+        .collect();
+    codes.sort();
+    codes.dedup();
+    Some(FlaggedCall {
+        call_id: call.call_id.as_str().to_owned(),
+        flagged_at: newest,
+        verdict: hops
+            .iter()
+            .map(|hop| hop.verdict)
+            .max()
+            .unwrap_or(no_verdict),
+        codes,
+        chain: chain_or_start(call),
+        transfers_taken: call.transfers_taken(),
+        ended: call.ended.as_ref().map(|end| end.outcome.as_str()),
+    })
+}
+
+/// Newest flag first (ties by call id), at most `limit`.
+pub(super) fn newest_first(flagged: &mut Vec<FlaggedCall>, limit: usize) {
     flagged.sort_by(|a, b| {
         b.flagged_at
             .cmp(&a.flagged_at)
             .then_with(|| a.call_id.cmp(&b.call_id))
     });
     flagged.truncate(limit);
-    flagged
 }
 
 pub fn graph_traffic<'a>(calls: impl Calls<'a>, rules: &Rules, window: &Window) -> GraphTraffic {

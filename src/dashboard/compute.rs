@@ -51,7 +51,7 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// The dashboard thread's nice value: the lowest priority, about 1.5% of a core the
 /// webhook also wants (at 0 the views' computations moved the webhook's p99 at 1,000
-/// events/s by 2×, at 10 by 2.6×, at 19 by 1.3–1.6×: `cargo bench --bench
+/// events/s by 1.8–2.1×, at 10 by 1.0–2.6×, at 19 by 1.3–1.6×: `cargo bench --bench
 /// dashboard_load`). A view then waits while the webhook keeps the core busy.
 const NICENESS: i32 = 19;
 
@@ -61,7 +61,7 @@ pub struct ViewComputer {
     kept: Mutex<HashMap<String, Kept>>,
     /// Started by the first view, so it is started by (and shares the CPU affinity
     /// of) the server's runtime; it ends when this is dropped.
-    thread: OnceLock<Mutex<mpsc::Sender<Job>>>,
+    thread: OnceLock<mpsc::Sender<Job>>,
 }
 
 impl Default for ViewComputer {
@@ -119,8 +119,7 @@ impl ViewComputer {
 
     /// Runs `job` on the dashboard's thread, starting it first if need be.
     fn run(&self, job: Job) {
-        let sender = self.thread.get_or_init(|| Mutex::new(start_thread()));
-        let sender = sender.lock().unwrap_or_else(PoisonError::into_inner);
+        let sender = self.thread.get_or_init(start_thread);
         if let Err(mpsc::SendError(job)) = sender.send(job) {
             // The thread is gone (it only ends when its sender is dropped, so this
             // means it could not be started): run the view here rather than not at all.

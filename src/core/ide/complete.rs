@@ -180,29 +180,7 @@ fn values(rules: &Rules, table: Table, key: &str, typed: &str, quoted: bool) -> 
 /// The catalog's intents, or every intent handled or routed when there is none;
 /// sorted, without repeats.
 fn intent_ids(rules: &Rules) -> Vec<&str> {
-    let mut ids: Vec<&str> = if rules.intents.is_empty() {
-        rules
-            .departments
-            .iter()
-            .flat_map(|department| department.handles.iter())
-            .chain(
-                rules
-                    .transfers
-                    .iter()
-                    .flat_map(|transfer| transfer.intents.iter().flatten()),
-            )
-            .map(|intent| intent.as_str())
-            .collect()
-    } else {
-        rules
-            .intents
-            .iter()
-            .map(|intent| intent.id.as_str())
-            .collect()
-    };
-    ids.sort_unstable();
-    ids.dedup();
-    ids
+    rules.known_intents().into_iter().collect()
 }
 
 /// Reads the cursor's context from the text: the last table header above it, and

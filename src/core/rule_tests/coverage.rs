@@ -78,26 +78,7 @@ pub fn coverage(rules: &Rules, tests: &[RuleTest]) -> Coverage {
             }
         }
     }
-    let all_intents: BTreeSet<&str> = if rules.intents.is_empty() {
-        rules
-            .departments
-            .iter()
-            .flat_map(|department| department.handles.iter())
-            .chain(
-                rules
-                    .transfers
-                    .iter()
-                    .flat_map(|transfer| transfer.intents.iter().flatten()),
-            )
-            .map(|intent| intent.as_str())
-            .collect()
-    } else {
-        rules
-            .intents
-            .iter()
-            .map(|intent| intent.id.as_str())
-            .collect()
-    };
+    let all_intents = rules.known_intents();
     Coverage {
         transfers: rules.transfers.len(),
         missed_transfers: (0..rules.transfers.len())

@@ -3,7 +3,9 @@
 //! `loopguard lint`: `toml-syntax`, `unknown-key`, `invalid-value`, `duplicate-id`,
 //! `unknown-department`, `unknown-intent`), every one reported, none fatal.
 
-use foldhash::{HashMap, HashMapExt, HashSet};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashMapExt};
 use jiff::SignedDuration;
 use serde::Deserialize;
 use toml::Spanned;
@@ -135,7 +137,7 @@ pub fn parse_tests(sources: &[SourceFile], rules: &Rules) -> (Vec<RuleTest>, Vec
 /// Validation state across all test files of one run.
 struct Checker<'r> {
     rules: &'r Rules,
-    known_intents: HashSet<&'r str>,
+    known_intents: BTreeSet<&'r str>,
     names: HashMap<String, Span>,
     departments: Suggestions,
     intents: Suggestions,
@@ -145,26 +147,7 @@ struct Checker<'r> {
 
 impl<'r> Checker<'r> {
     fn new(rules: &'r Rules) -> Self {
-        let known_intents = if rules.intents.is_empty() {
-            rules
-                .departments
-                .iter()
-                .flat_map(|department| department.handles.iter())
-                .chain(
-                    rules
-                        .transfers
-                        .iter()
-                        .flat_map(|transfer| transfer.intents.iter().flatten()),
-                )
-                .map(|intent| intent.as_str())
-                .collect()
-        } else {
-            rules
-                .intents
-                .iter()
-                .map(|intent| intent.id.as_str())
-                .collect()
-        };
+        let known_intents = rules.known_intents();
         Self {
             rules,
             known_intents,

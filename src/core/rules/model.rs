@@ -5,6 +5,8 @@
 //! what it had to leave out, so a configuration with errors still yields the best
 //! model it can (the linter keeps checking; the server refuses to start on errors).
 
+use std::collections::BTreeSet;
+
 use foldhash::{HashMap, HashMapExt, HashSet};
 
 use toml::Spanned;
@@ -550,6 +552,28 @@ impl Rules {
     /// Departments that handle an intent, in declaration order.
     pub fn owners(&self, intent: &str) -> &[usize] {
         self.owners.get(intent).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The intents the rules know, sorted: the catalog's when there is one, else
+    /// every intent a department handles or a transfer names.
+    pub fn known_intents(&self) -> BTreeSet<&str> {
+        if self.intents.is_empty() {
+            self.departments
+                .iter()
+                .flat_map(|department| department.handles.iter())
+                .chain(
+                    self.transfers
+                        .iter()
+                        .flat_map(|transfer| transfer.intents.iter().flatten()),
+                )
+                .map(|intent| intent.as_str())
+                .collect()
+        } else {
+            self.intents
+                .iter()
+                .map(|intent| intent.id.as_str())
+                .collect()
+        }
     }
 
     /// Every intent some department handles, with its owners.

@@ -6,7 +6,8 @@
 use serde::Serialize;
 
 use super::{
-    BounceMatrix, Calls, DepartmentRow, FlaggedCall, Window, chain_or_start, classified_hops,
+    BounceMatrix, Calls, DepartmentRow, FlaggedCall, Window, classified_hops, flagged_call,
+    newest_first,
 };
 use crate::core::engine::Verdict;
 
@@ -116,34 +117,9 @@ pub fn pair_calls<'a>(
                 })
                 .map(|(hop, _)| hop)
                 .collect();
-            let newest = bounces.iter().map(|hop| hop.occurred_at).max()?;
-            let mut codes: Vec<String> = bounces
-                .iter()
-                .flat_map(|hop| hop.findings.iter().map(|finding| finding.code.as_str()))
-                .map(str::to_owned)
-                .collect();
-            codes.sort();
-            codes.dedup();
-            Some(FlaggedCall {
-                call_id: call.call_id.as_str().to_owned(),
-                flagged_at: newest,
-                verdict: bounces
-                    .iter()
-                    .map(|hop| hop.verdict)
-                    .max()
-                    .unwrap_or(Verdict::Allow),
-                codes,
-                chain: chain_or_start(call),
-                transfers_taken: call.transfers_taken(),
-                ended: call.ended.as_ref().map(|end| end.outcome.as_str()),
-            })
+            flagged_call(call, &bounces, Verdict::Allow)
         })
         .collect();
-    found.sort_by(|x, y| {
-        y.flagged_at
-            .cmp(&x.flagged_at)
-            .then_with(|| x.call_id.cmp(&y.call_id))
-    });
-    found.truncate(limit);
+    newest_first(&mut found, limit);
     found
 }

@@ -623,36 +623,18 @@ impl StatsIndex {
                 more = true;
                 break;
             }
-            let mut codes: Vec<String> = in_window
-                .iter()
-                .flat_map(|hop| hop.codes.iter().map(|code| (*code).to_owned()))
-                .collect();
-            codes.sort();
-            codes.dedup();
             let Some(detail) = call.detail.as_ref() else {
                 continue;
             };
-            items.push(FlaggedCall {
-                call_id: call_id.clone(),
-                flagged_at: *at,
-                verdict: in_window
-                    .iter()
-                    .map(|hop| hop.verdict)
-                    .max()
-                    .unwrap_or(Verdict::Warn),
-                codes,
-                chain: detail.chain.clone(),
-                transfers_taken: detail.transfers_taken,
-                ended: detail.ended,
-            });
+            items.push(flagged_item(
+                call_id,
+                *at,
+                &in_window,
+                detail,
+                Verdict::Warn,
+            ));
         }
-        let next = more.then(|| items.last()).flatten().map(|last| {
-            FlaggedCursor {
-                flagged_at: last.flagged_at,
-                call_id: last.call_id.clone(),
-            }
-            .encode()
-        });
+        let next = more.then(|| next_cursor(&items)).flatten();
         FlaggedPage {
             window: *window,
             total: self.distinct_calls(window)[Kind::Flagged as usize],
@@ -941,33 +923,9 @@ impl StatsIndex {
             let Some(detail) = call.detail.as_ref() else {
                 continue;
             };
-            let mut codes: Vec<String> = hops
-                .iter()
-                .flat_map(|hop| hop.codes.iter().map(|code| (*code).to_owned()))
-                .collect();
-            codes.sort();
-            codes.dedup();
-            items.push(FlaggedCall {
-                call_id: call_id.clone(),
-                flagged_at: at,
-                verdict: hops
-                    .iter()
-                    .map(|hop| hop.verdict)
-                    .max()
-                    .unwrap_or(Verdict::Allow),
-                codes,
-                chain: detail.chain.clone(),
-                transfers_taken: detail.transfers_taken,
-                ended: detail.ended,
-            });
+            items.push(flagged_item(call_id, at, &hops, detail, Verdict::Allow));
         }
-        let next = more.then(|| items.last()).flatten().map(|last| {
-            FlaggedCursor {
-                flagged_at: last.flagged_at,
-                call_id: last.call_id.clone(),
-            }
-            .encode()
-        });
+        let next = more.then(|| next_cursor(&items)).flatten();
         FlaggedPage {
             window: *window,
             total: distinct.len() as u64,
@@ -1212,6 +1170,47 @@ pub struct FlaggedCursor {
 pub struct CallbackCursor {
     pub ended_at: Timestamp,
     pub call_id: String,
+}
+
+/// A flagged call of a page: flagged at `at` by `hops` (their worst verdict,
+/// `no_verdict` if none, and their codes), with its chain as recorded.
+fn flagged_item(
+    call_id: &str,
+    at: Timestamp,
+    hops: &[&FlaggedHop],
+    detail: &FlaggedDetail,
+    no_verdict: Verdict,
+) -> FlaggedCall {
+    let mut codes: Vec<String> = hops
+        .iter()
+        .flat_map(|hop| hop.codes.iter().map(|code| (*code).to_owned()))
+        .collect();
+    codes.sort();
+    codes.dedup();
+    FlaggedCall {
+        call_id: call_id.to_owned(),
+        flagged_at: at,
+        verdict: hops
+            .iter()
+            .map(|hop| hop.verdict)
+            .max()
+            .unwrap_or(no_verdict),
+        codes,
+        chain: detail.chain.clone(),
+        transfers_taken: detail.transfers_taken,
+        ended: detail.ended,
+    }
+}
+
+/// The cursor after a page of flagged calls: its last one.
+fn next_cursor(items: &[FlaggedCall]) -> Option<String> {
+    items.last().map(|last| {
+        FlaggedCursor {
+            flagged_at: last.flagged_at,
+            call_id: last.call_id.clone(),
+        }
+        .encode()
+    })
 }
 
 /// Cursors are `<RFC 3339 time>~<call id>`: readable, and a call id (which may hold
