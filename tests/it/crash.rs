@@ -14,7 +14,7 @@ use loopguard::core::engine::{CallId, Engine, EventId, TransferRequest};
 use loopguard::core::rules::TransferMode;
 use serde_json::{Value, json};
 
-use crate::support::{BinaryServer, carrier_rules, http, repo_root};
+use crate::support::{BinaryServer, SCRIPT_ROUTES, carrier_rules, http, repo_root};
 
 const CLIENTS: usize = 4;
 const CALLS_PER_CLIENT: usize = 100;
@@ -31,32 +31,11 @@ struct Event {
 /// Chains that exercise allowed hops, ping-pongs and circles, with explicit times
 /// so every answer is determined by the script alone.
 fn script(client: usize) -> Vec<Event> {
-    let routes: [&[&str]; 3] = [
-        &[
-            "customer_service",
-            "activations",
-            "customer_service",
-            "billing",
-        ],
-        &[
-            "customer_service",
-            "billing",
-            "retention",
-            "billing",
-            "supervisor_desk",
-        ],
-        &[
-            "technical_support",
-            "device_support",
-            "supervisor_desk",
-            "technical_support",
-        ],
-    ];
     let base = Timestamp::from_second(1_795_000_000).expect("valid time");
     let mut events = Vec::new();
     for call in 0..CALLS_PER_CLIENT {
         let call_id = format!("crash-{client}-{call}");
-        let route = routes[(client + call) % routes.len()];
+        let route = SCRIPT_ROUTES[(client + call) % SCRIPT_ROUTES.len()];
         for (hop, pair) in route.windows(2).enumerate() {
             let event_id = format!("{call_id}-{hop}");
             let occurred_at =

@@ -62,6 +62,30 @@ pub fn rules_from(text: &str) -> Rules {
     report.rules
 }
 
+/// Routes through the carrier rules that scripted calls take: allowed hops, a
+/// ping-pong and a circle.
+pub const SCRIPT_ROUTES: [&[&str]; 3] = [
+    &[
+        "customer_service",
+        "activations",
+        "customer_service",
+        "billing",
+    ],
+    &[
+        "customer_service",
+        "billing",
+        "retention",
+        "billing",
+        "supervisor_desk",
+    ],
+    &[
+        "technical_support",
+        "device_support",
+        "supervisor_desk",
+        "technical_support",
+    ],
+];
+
 /// The repository's own carrier configuration.
 pub fn carrier_rules() -> Rules {
     let sources = loopguard::rules_files::read_rules(&repo_root().join("routing-rules"))

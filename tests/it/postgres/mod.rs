@@ -21,7 +21,7 @@ use loopguard::metrics::Metrics;
 use loopguard::store::{PostgresConfig, PostgresStore};
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, carrier_rules};
+use crate::support::{SCRIPT_ROUTES, TestServer, carrier_rules};
 use throwaway::ThrowawayPostgres;
 
 /// The server every test shares, started on first use; `None` (after saying why)
@@ -108,27 +108,6 @@ pub fn base_time() -> Timestamp {
 /// then end (every third one dropped, and those get a callback mark). Every event
 /// has its time, so every answer follows from the script alone.
 pub fn script(prefix: &str, calls: usize) -> Vec<Vec<Scripted>> {
-    let routes: [&[&str]; 3] = [
-        &[
-            "customer_service",
-            "activations",
-            "customer_service",
-            "billing",
-        ],
-        &[
-            "customer_service",
-            "billing",
-            "retention",
-            "billing",
-            "supervisor_desk",
-        ],
-        &[
-            "technical_support",
-            "device_support",
-            "supervisor_desk",
-            "technical_support",
-        ],
-    ];
     (0..calls)
         .map(|call| {
             let call_id = format!("{prefix}-{call}");
@@ -136,7 +115,7 @@ pub fn script(prefix: &str, calls: usize) -> Vec<Vec<Scripted>> {
                 (base_time() + SignedDuration::from_secs((call * 1000 + seconds) as i64))
                     .to_string()
             };
-            let route = routes[call % routes.len()];
+            let route = SCRIPT_ROUTES[call % SCRIPT_ROUTES.len()];
             let mut events: Vec<Scripted> = route
                 .windows(2)
                 .enumerate()
